@@ -1,0 +1,68 @@
+"""`stylegan.load` and `stylegan.save`: one door for every kind of model a person can name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stylegan.errors import StyleGANError
+from stylegan.io.checkpoint import load_checkpoint, save_checkpoint
+from stylegan.io.official import load_official_pickle
+from stylegan.networks.generator import Generator
+from stylegan.networks.presets import PRESETS, create_generator
+
+_PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator from our .safetensors format, an official network pickle, or a preset name.
+
+    A preset name builds that layout with random weights (seed 0); G.metadata says so.
+    """
+    path = Path(path_or_name)
+    if not path.exists():
+        name = str(path_or_name)
+        if name in PRESETS:
+            G = create_generator(name)
+            G.metadata = {"source": name, "source_format": "preset", "random_init": True}
+            return G.requires_grad_(False).to(device)
+        raise StyleGANError(
+            f"{path}: no such file, and not a preset name (presets: {', '.join(PRESETS)})"
+        )
+    if path.is_dir():
+        raise StyleGANError(f"{path}: is a directory; give the path of a .safetensors or .pkl file")
+    kind = _sniff(path)
+    if kind == "safetensors":
+        return load_checkpoint(path, device=device)
+    if kind == "pickle":
+        return load_official_pickle(path).to(device)
+    raise StyleGANError(
+        f"{path}: not a model file this program reads (expected .safetensors from `stylegan convert` / "
+        "`stylegan.save`, or an official StyleGAN network .pkl)"
+    )
+
+
+def save(G: Generator, path: str | Path, **metadata) -> Path:
+    """Write G as .safetensors with its config and `metadata` (JSON-serialisable); returns the path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise StyleGANError(f"{path}: model files are written as .safetensors; use that suffix")
+    try:
+        return save_checkpoint(G, path, **metadata)
+    except OSError as error:
+        raise StyleGANError(f"{path}: could not write the model ({error.strerror or error})") from None
+
+
+def _sniff(path: Path) -> str | None:
+    """Tell the formats apart by content, falling back to the suffix for empty or truncated files."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as error:
+        raise StyleGANError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if head[:1] == b"\x80" or path.suffix in _PICKLE_SUFFIXES:
+        return "pickle"
+    if (len(head) >= 9 and head[8:9] == b"{") or path.suffix == ".safetensors":
+        return "safetensors"
+    return None
