@@ -143,10 +143,15 @@ def _mapping_kwargs(mapping: Record, architecture: str) -> dict:
         return kwargs
     kwargs["class_embedding"] = "linear"
     if embed is not None:
-        kwargs["embed_features"] = int(_state(embed)["out_features"])
+        kwargs["embed_features"] = _out_features(embed)
     if num_layers > 1:
-        kwargs["layer_features"] = int(_state(fc0)["out_features"])
+        kwargs["layer_features"] = _out_features(fc0)
     return kwargs
+
+
+def _out_features(layer: Record) -> int:
+    """Width of a fully connected layer, from its weight (StyleGAN2-ADA does not keep it as an attribute)."""
+    return int(_state(layer)["_parameters"]["weight"].shape[0])
 
 
 def _alias_free_kwargs(net: Record, synthesis: Record) -> dict:
