@@ -39,21 +39,27 @@ def seconds_per_image(G, batch: int, repeats: int, device: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("presets", nargs="*", default=DEFAULT_PRESETS)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}")
+    print(
+        f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, batch {args.batch}"
+    )
     baseline = None
     for name in args.presets:
         G = stylegan.load(name, device=args.device)
         seconds = seconds_per_image(G, args.batch, args.repeats, args.device)
         baseline = baseline or seconds
         params = sum(p.numel() for p in G.parameters()) / 1e6
-        print(f"{name:<20} {G.img_resolution:>5}px  num_ws {G.num_ws:>2}  {params:8.1f} M params  "
-              f"{seconds * 1000:10.1f} ms/image  x{seconds / baseline:7.2f} vs {args.presets[0]}")
+        print(
+            f"{name:<20} {G.img_resolution:>5}px  num_ws {G.num_ws:>2}  {params:8.1f} M params  "
+            f"{seconds * 1000:10.1f} ms/image  x{seconds / baseline:7.2f} vs {args.presets[0]}"
+        )
 
 
 if __name__ == "__main__":

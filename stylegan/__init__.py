@@ -1,10 +1,10 @@
 """StyleGAN-XL model library: generators, their ops and checkpoints. No GUI and no training code.
 
-    import stylegan
-    G = stylegan.load("model.safetensors")          # or an official .pkl, or a preset name
-    ws = G.mapping(z, c, truncation_psi=0.7)
-    img = G.synthesis(ws, noise_mode="const")
-    stylegan.save(G, "copy.safetensors", class_names=[...])
+import stylegan
+G = stylegan.load("model.safetensors")          # or an official .pkl, or a preset name
+ws = G.mapping(z, c, truncation_psi=0.7)
+img = G.synthesis(ws, noise_mode="const")
+stylegan.save(G, "copy.safetensors", class_names=[...])
 """
 
 from stylegan.errors import StyleGANError

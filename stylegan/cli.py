@@ -90,7 +90,9 @@ def convert(source: Path, dest: Path) -> None:
 
     G = stylegan.load(source)
     written = stylegan.save(G, dest)
-    click.echo(f"wrote {written} ({G.architecture}, {G.img_resolution}x{G.img_resolution}, num_ws {G.num_ws})")
+    click.echo(
+        f"wrote {written} ({G.architecture}, {G.img_resolution}x{G.img_resolution}, num_ws {G.num_ws})"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from stylegan.networks.layers import FullyConnectedLayer
 from stylegan.networks.mapping import MappingNetwork
 
 
-class _Persistent:
+class Persistent:
     """Pickles as the official persistent-class reconstruction call."""
 
     def __init__(self, class_name: str, state: dict, module_src: str):
@@ -36,7 +36,7 @@ class _Persistent:
 
 
 @contextlib.contextmanager
-def _fake_persistence_module():
+def fake_persistence_module():
     package = types.ModuleType("torch_utils")
     module = types.ModuleType("torch_utils.persistence")
 
@@ -77,16 +77,20 @@ class _Writer:
         self.module_src = module_src
         self.synthesis = G.synthesis
         self.synthesis_kwargs = dict(
-            w_dim=G.w_dim, img_resolution=G.img_resolution, img_channels=G.img_channels,
+            w_dim=G.w_dim,
+            img_resolution=G.img_resolution,
+            img_channels=G.img_channels,
             **G.config["synthesis_kwargs"],
         )
         # StyleGAN3 keeps fewer layer attributes than StyleGAN-XL; the reader must cope with both.
         self.stylegan3_attributes = G.architecture == "stylegan3"
 
-    def persistent(self, class_name: str, module: torch.nn.Module, children: dict, **attributes) -> _Persistent:
+    def persistent(
+        self, class_name: str, module: torch.nn.Module, children: dict, **attributes
+    ) -> Persistent:
         state = _module_state(module, children)
         state.update(attributes)
-        return _Persistent(class_name, state, self.module_src)
+        return Persistent(class_name, state, self.module_src)
 
     def convert(self, module: torch.nn.Module):
         if isinstance(module, torch.nn.Embedding):
@@ -153,7 +157,7 @@ class _Writer:
         kwargs = self.synthesis_kwargs if module is self.synthesis else {}
         return self.persistent(type(module).__name__, module, children, _init_args=(), _init_kwargs=kwargs)
 
-    def _layer(self, layer: SynthesisLayer, children: dict) -> _Persistent:
+    def _layer(self, layer: SynthesisLayer, children: dict) -> Persistent:
         spec = layer.spec
         up_taps = 1 if layer.up_filter is None else layer.up_filter.shape[0]
         down_taps = 1 if layer.down_filter is None else layer.down_filter.shape[0]
@@ -223,6 +227,6 @@ def write_official_pickle(G: Generator, path: Path, marker: Path, superres: bool
         training_set_kwargs=dict(resolution=G.img_resolution, use_labels=G.c_dim > 0),
         progress=dict(cur_nimg=torch.tensor(1000)),
     )
-    with _fake_persistence_module(), path.open("wb") as f:
+    with fake_persistence_module(), path.open("wb") as f:
         pickle.dump(snapshot, f)
     return path

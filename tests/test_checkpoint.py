@@ -57,7 +57,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path):
     ("content", "message"),
     [
         (b"", "not a readable"),
-        (b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", "not a readable"),
+        (b'\x10\x00\x00\x00\x00\x00\x00\x00{"a": 1', "not a readable"),
         (b"just some text, not a model", "not a readable"),
     ],
 )

@@ -94,8 +94,12 @@ def test_resampling_helpers_keep_the_expected_sizes_and_dc():
     assert downsample2d(x, f).shape == (1, 2, 4, 3)
     assert filter2d(x, f).shape == x.shape
     # A constant stays constant away from the borders.
-    torch.testing.assert_close(upsample2d(x, f)[:, :, 4:-4, 4:-4], torch.ones(1, 2, 8, 4, dtype=torch.float64))
-    torch.testing.assert_close(downsample2d(x, f)[:, :, 1:-1, 1:-1], torch.ones(1, 2, 2, 1, dtype=torch.float64))
+    torch.testing.assert_close(
+        upsample2d(x, f)[:, :, 4:-4, 4:-4], torch.ones(1, 2, 8, 4, dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        downsample2d(x, f)[:, :, 1:-1, 1:-1], torch.ones(1, 2, 2, 1, dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,8 +120,10 @@ def test_bias_act_applies_bias_activation_default_gain_and_clamp(act, reference,
     x, b = _x(2, 3, 4), _x(4, seed=1)
     expected = reference(x + b.reshape(1, 1, 4)) * gain
     torch.testing.assert_close(bias_act(x, b, dim=2, act=act), expected)
-    torch.testing.assert_close(bias_act(x, b, dim=2, act=act, gain=0.5, clamp=0.3),
-                               (reference(x + b.reshape(1, 1, 4)) * 0.5).clamp(-0.3, 0.3))
+    torch.testing.assert_close(
+        bias_act(x, b, dim=2, act=act, gain=0.5, clamp=0.3),
+        (reference(x + b.reshape(1, 1, 4)) * 0.5).clamp(-0.3, 0.3),
+    )
 
 
 def test_bias_act_alpha_and_errors():
@@ -202,5 +208,7 @@ def test_ops_agree_on_cuda_in_float16():
     x, b = _x(2, 3, 8, 8).float(), _x(3, seed=1).float()
     fu, fd = setup_filter(_x(6, seed=2).abs()), setup_filter(_x(6, seed=3).abs())
     cpu = filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=[5, 4, 5, 4])
-    gpu = filtered_lrelu(x.cuda().half(), fu.cuda(), fd.cuda(), b.cuda().half(), up=2, down=2, padding=[5, 4, 5, 4])
+    gpu = filtered_lrelu(
+        x.cuda().half(), fu.cuda(), fd.cuda(), b.cuda().half(), up=2, down=2, padding=[5, 4, 5, 4]
+    )
     torch.testing.assert_close(gpu.float().cpu(), cpu, rtol=1e-2, atol=1e-2)

@@ -49,7 +49,7 @@ def test_stylegan_xl_1024_layout():
 @pytest.mark.parametrize("name", [n for n in PRESETS if PRESETS[n].architecture != "stylegan2"])
 def test_layers_chain_and_cutoffs_grow(name):
     layers = _layers(name)
-    for prev, layer in zip(layers, layers[1:]):
+    for prev, layer in zip(layers, layers[1:], strict=False):
         assert layer.in_channels == prev.out_channels
         assert layer.in_size == prev.out_size
         assert layer.in_sampling_rate == prev.out_sampling_rate

@@ -47,7 +47,9 @@ def randomize_buffers(G: Generator, seed: int = 1) -> Generator:
     return G
 
 
-def tiny_generator(architecture: str = "stylegan-xl", c_dim: int = 5, seed: int = 0, radial: bool = False) -> Generator:
+def tiny_generator(
+    architecture: str = "stylegan-xl", c_dim: int = 5, seed: int = 0, radial: bool = False
+) -> Generator:
     torch.manual_seed(seed)
     return randomize_buffers(Generator(**tiny_config(architecture, c_dim, radial)), seed + 1).eval()
 

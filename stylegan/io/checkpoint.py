@@ -55,11 +55,15 @@ def read_header(path: str | Path) -> dict:
     except (OSError, safetensors.SafetensorError, ValueError) as error:
         raise StyleGANError(f"{path}: not a readable .safetensors file ({error})") from None
     if header.get("format") != FORMAT_NAME:
-        raise StyleGANError(f"{path}: this .safetensors file is not a {FORMAT_NAME} checkpoint (no generator config)")
+        raise StyleGANError(
+            f"{path}: this .safetensors file is not a {FORMAT_NAME} checkpoint (no generator config)"
+        )
     version = int(header.get("format_version", "0"))
     if version > FORMAT_VERSION:
-        raise StyleGANError(f"{path}: checkpoint format {version} is newer than this version supports "
-                            f"({FORMAT_VERSION}); update the package")
+        raise StyleGANError(
+            f"{path}: checkpoint format {version} is newer than this version supports "
+            f"({FORMAT_VERSION}); update the package"
+        )
     try:
         return {"config": json.loads(header["config"]), "metadata": json.loads(header.get("metadata", "{}"))}
     except (KeyError, json.JSONDecodeError) as error:
@@ -73,7 +77,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Gen
     try:
         G = Generator(**header["config"])
     except (TypeError, ValueError) as error:
-        raise StyleGANError(f"{path}: the checkpoint's config does not describe a generator ({error})") from None
+        raise StyleGANError(
+            f"{path}: the checkpoint's config does not describe a generator ({error})"
+        ) from None
     try:
         state = safetensors.torch.load_file(str(path), device="cpu")
     except (OSError, safetensors.SafetensorError, ValueError) as error:

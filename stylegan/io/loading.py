@@ -27,9 +27,7 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Genera
             G = create_generator(name)
             G.metadata = {"source": name, "source_format": "preset", "random_init": True}
             return G.requires_grad_(False).to(device)
-        raise StyleGANError(
-            f"{path}: no such file, and not a preset name (presets: {', '.join(PRESETS)})"
-        )
+        raise StyleGANError(f"{path}: no such file, and not a preset name (presets: {', '.join(PRESETS)})")
     if path.is_dir():
         raise StyleGANError(f"{path}: is a directory; give the path of a .safetensors or .pkl file")
     kind = _sniff(path)

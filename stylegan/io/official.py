@@ -43,8 +43,9 @@ def load_official_pickle(path: str | Path) -> Generator:
     try:
         G.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise StyleGANError(f"{path}: the pickled weights do not fit the {G.architecture} layout "
-                            f"read from the file ({error})") from None
+        raise StyleGANError(
+            f"{path}: the pickled weights do not fit the {G.architecture} layout read from the file ({error})"
+        ) from None
     G.metadata = {
         "source": path.name,
         "source_format": "official network pickle",
@@ -188,7 +189,9 @@ def _layer_spec(name: str, layer: Record) -> LayerSpec:
     in_rate, out_rate = int(_scalar(state["in_sampling_rate"])), int(_scalar(state["out_sampling_rate"]))
     lrelu_upsampling = _option(layer, "lrelu_upsampling")
     if lrelu_upsampling is None:  # StyleGAN3 keeps only the rate the nonlinearity runs at
-        lrelu_upsampling = 2 if is_torgb else int(_scalar(state["tmp_sampling_rate"])) // max(in_rate, out_rate)
+        lrelu_upsampling = (
+            2 if is_torgb else int(_scalar(state["tmp_sampling_rate"])) // max(in_rate, out_rate)
+        )
     conv_clamp = _scalar(state.get("conv_clamp"))
     spec = LayerSpec(
         name=name,
@@ -222,7 +225,10 @@ def _check_padding(spec: LayerSpec, state: dict) -> None:
     up_taps, down_taps = int(state.get("up_taps", 1)), int(state.get("down_taps", 1))
     expected = filter_padding(spec, up, down, up_taps, down_taps)
     pickled = [int(p) for p in state.get("padding", expected)]
-    if pickled != expected or (up, down) != (int(state.get("up_factor", up)), int(state.get("down_factor", down))):
+    if pickled != expected or (up, down) != (
+        int(state.get("up_factor", up)),
+        int(state.get("down_factor", down)),
+    ):
         raise ValueError(f"layer {spec.name}: resampling {pickled} differs from the layout's {expected}")
 
 

@@ -137,7 +137,7 @@ def _tensor_from_storage(storage, offset, size, stride, *unused) -> torch.Tensor
     size, stride, offset = tuple(int(s) for s in size), tuple(int(s) for s in stride), int(offset)
     if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0:
         raise pickle.UnpicklingError("malformed tensor layout")
-    extent = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else 0
+    extent = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1 if all(size) else 0
     if extent > storage.numel():
         raise pickle.UnpicklingError("tensor reaches past the end of its storage")
     return storage.as_strided(size, stride, offset).clone()
@@ -191,7 +191,9 @@ def _persistent_object(meta) -> PersistentObject:
     if not isinstance(state, dict):
         raise pickle.UnpicklingError("persistent object without a state dict")
     source = meta.get("module_src")
-    return PersistentObject(str(meta.get("class_name")), dict(state), len(source) if isinstance(source, str) else 0)
+    return PersistentObject(
+        str(meta.get("class_name")), dict(state), len(source) if isinstance(source, str) else 0
+    )
 
 
 _NUMPY_RECONSTRUCT = np.empty(0).__reduce__()[0]
@@ -298,7 +300,9 @@ def _load_legacy_storage(data: bytes) -> torch.Tensor:
         raw = stream.read(count * itemsize)
         if len(raw) != count * itemsize:
             raise pickle.UnpicklingError("storage bytes are truncated")
-        tensors[str(key)] = torch.frombuffer(bytearray(raw), dtype=dtype) if count else torch.empty(0, dtype=dtype)
+        tensors[str(key)] = (
+            torch.frombuffer(bytearray(raw), dtype=dtype) if count else torch.empty(0, dtype=dtype)
+        )
     if ref.key not in tensors:
         raise pickle.UnpicklingError("storage data missing")
     storage = tensors[ref.key]
@@ -342,7 +346,9 @@ def read_network_pickle_from(file: BinaryIO, name: str) -> dict:
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, struct.error, IndexError,
             AttributeError, KeyError, RuntimeError, MemoryError, OverflowError) as error:  # fmt: skip
         detail = str(error) or type(error).__name__
-        raise StyleGANError(f"{name}: not a readable network pickle (truncated or corrupt: {detail})") from None
+        raise StyleGANError(
+            f"{name}: not a readable network pickle (truncated or corrupt: {detail})"
+        ) from None
     if isinstance(obj, PersistentObject):
         return {"G": obj}
     if not isinstance(obj, dict):

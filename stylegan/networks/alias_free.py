@@ -95,12 +95,16 @@ class SynthesisInput(torch.nn.Module):
         phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
         # A user transform can push frequencies past the band; fade those out instead of aliasing.
-        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        amplitudes = (
+            1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)
+        ).clamp(0, 1)
 
         theta = torch.eye(2, 3, device=w.device)
         theta[0, 0] = 0.5 * self.size / self.sampling_rate
         theta[1, 1] = 0.5 * self.size / self.sampling_rate
-        grid = torch.nn.functional.affine_grid(theta.unsqueeze(0), [1, 1, self.size, self.size], align_corners=False)
+        grid = torch.nn.functional.affine_grid(
+            theta.unsqueeze(0), [1, 1, self.size, self.size], align_corners=False
+        )
 
         x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # [N, H, W, C]
         x = x + phases.unsqueeze(1).unsqueeze(2)
@@ -109,8 +113,10 @@ class SynthesisInput(torch.nn.Module):
         return x.permute(0, 3, 1, 2).contiguous()
 
     def extra_repr(self) -> str:
-        return (f"w_dim={self.w_dim}, channels={self.channels}, size={self.size}, "
-                f"sampling_rate={self.sampling_rate:g}, bandwidth={self.bandwidth:g}")
+        return (
+            f"w_dim={self.w_dim}, channels={self.channels}, size={self.size}, "
+            f"sampling_rate={self.sampling_rate:g}, bandwidth={self.bandwidth:g}"
+        )
 
 
 class SynthesisLayer(torch.nn.Module):
@@ -174,7 +180,9 @@ class SynthesisLayer(torch.nn.Module):
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
 
-        dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else torch.float32
+        dtype = (
+            torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else torch.float32
+        )
         x = modulated_conv2d(
             x.to(dtype),
             self.weight,
@@ -198,9 +206,11 @@ class SynthesisLayer(torch.nn.Module):
 
     def extra_repr(self) -> str:
         s = self.spec
-        return (f"{s.in_channels}->{s.out_channels}, size {s.in_size}->{s.out_size}, "
-                f"rate {s.in_sampling_rate}->{s.out_sampling_rate}, cutoff {s.in_cutoff:g}->{s.out_cutoff:g}, "
-                f"up={self.up_factor}, down={self.down_factor}, fp16={s.use_fp16}")
+        return (
+            f"{s.in_channels}->{s.out_channels}, size {s.in_size}->{s.out_size}, "
+            f"rate {s.in_sampling_rate}->{s.out_sampling_rate}, cutoff {s.in_cutoff:g}->{s.out_cutoff:g}, "
+            f"up={self.up_factor}, down={self.down_factor}, fp16={s.use_fp16}"
+        )
 
 
 class SynthesisNetwork(torch.nn.Module):
@@ -245,18 +255,23 @@ class SynthesisNetwork(torch.nn.Module):
         """Layers trained in the current stage (all of them for a network that was not grown)."""
         return self.layer_names[self.stem_layers :]
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False, update_emas: bool = False
+    ) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
-        for name, w in zip(self.layer_names, ws[1:]):
-            x = getattr(self, name)(x, w, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas)
+        for name, w in zip(self.layer_names, ws[1:], strict=True):
+            x = getattr(self, name)(
+                x, w, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas
+            )
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)
 
     def extra_repr(self) -> str:
-        return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
-                f"img_channels={self.img_channels}, stem_layers={self.stem_layers}")
+        return (
+            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
+            f"img_channels={self.img_channels}, stem_layers={self.stem_layers}"
+        )

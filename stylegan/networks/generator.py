@@ -60,7 +60,9 @@ class Generator(torch.nn.Module):
             w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs
         )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+        self.mapping = MappingNetwork(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs
+        )
 
     def forward(
         self,
@@ -72,8 +74,9 @@ class Generator(torch.nn.Module):
         force_fp32: bool = False,
         update_emas: bool = False,
     ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
+        ws = self.mapping(
+            z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
+        )
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas)
 
     @property
@@ -82,5 +85,7 @@ class Generator(torch.nn.Module):
         return self.architecture == "stylegan2"
 
     def extra_repr(self) -> str:
-        return (f"architecture={self.architecture}, z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
-                f"num_ws={self.num_ws}, img_resolution={self.img_resolution}")
+        return (
+            f"architecture={self.architecture}, z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
+            f"num_ws={self.num_ws}, img_resolution={self.img_resolution}"
+        )

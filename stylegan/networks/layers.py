@@ -30,7 +30,9 @@ class FullyConnectedLayer(torch.nn.Module):
         self.in_features = in_features
         self.out_features = out_features
         self.activation = activation
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) * (weight_init / lr_multiplier))
+        self.weight = torch.nn.Parameter(
+            torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
+        )
         if bias:
             init = torch.as_tensor(bias_init, dtype=torch.float32).broadcast_to([out_features])
             self.bias = torch.nn.Parameter(init / lr_multiplier)
@@ -51,7 +53,9 @@ class FullyConnectedLayer(torch.nn.Module):
         return bias_act(x.matmul(w.t()), b, act=self.activation)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        )
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:

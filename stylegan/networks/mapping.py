@@ -28,7 +28,8 @@ class MappingNetwork(torch.nn.Module):
         lr_multiplier: float = 0.01,  # learning-rate multiplier of the fully connected layers
         w_avg_beta: float = 0.998,  # decay of the running average of w during training
         class_embedding: str = "table",  # 'table' (StyleGAN-XL) or 'linear' (StyleGAN2/3)
-        embed_classes: int | None = None,  # rows of the 'table' embedding (default c_dim; official files: 1000)
+        embed_classes: int
+        | None = None,  # rows of the 'table' embedding (default c_dim; official files: 1000)
         embed_dim: int = 320,  # width of the 'table' embedding (EfficientNet-lite0 features)
         embed_features: int | None = None,  # output width of the 'linear' embedding (default w_dim)
         layer_features: int | None = None,  # width of hidden layers (default w_dim)
@@ -57,7 +58,9 @@ class MappingNetwork(torch.nn.Module):
         hidden = w_dim if layer_features is None else layer_features
         features = [z_dim + cond_features] + [hidden] * (num_layers - 1) + [w_dim]
         for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu", lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[idx], features[idx + 1], activation="lrelu", lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{idx}", layer)
         self.register_buffer("w_avg", torch.zeros([c_dim, w_dim] if self.per_class_center else [w_dim]))
 
@@ -110,11 +113,13 @@ class MappingNetwork(torch.nn.Module):
     def _update_w_avg(self, w: torch.Tensor, c: torch.Tensor) -> None:
         if self.per_class_center:
             # Sequential per sample, so a class seen twice in a batch moves twice, as in the official trainer.
-            for sample, label in zip(w, c.argmax(1)):
+            for sample, label in zip(w, c.argmax(1), strict=True):
                 self.w_avg[label].copy_(sample.lerp(self.w_avg[label], self.w_avg_beta))
         else:
             self.w_avg.copy_(w.mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
     def extra_repr(self) -> str:
-        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "
-                f"class_embedding={self.class_embedding}")
+        return (
+            f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "
+            f"class_embedding={self.class_embedding}"
+        )

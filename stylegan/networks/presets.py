@@ -25,7 +25,9 @@ class Preset:
     c_dim: int = 0
     w_dim: int = 512
     mapping: dict = field(default_factory=dict)  # MappingNetwork options
-    layout: dict = field(default_factory=dict)  # stem_specs options (alias-free) or StyleGAN2Synthesis options
+    layout: dict = field(
+        default_factory=dict
+    )  # stem_specs options (alias-free) or StyleGAN2Synthesis options
     layer_options: dict = field(default_factory=dict)  # per-layer LayerSpec options of the stem
     stages: tuple[tuple[int, int], ...] = ()  # superres stages: (head_layers, up_factor)
 

@@ -86,7 +86,9 @@ def _geometric_specs(
     sizes[-2:] = img_resolution  # the critically sampled layer and ToRGB have no margin
     channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
     channels[-1] = img_channels
-    return dict(cutoffs=cutoffs, stopbands=stopbands, sampling_rates=sampling_rates, sizes=sizes, channels=channels)
+    return dict(
+        cutoffs=cutoffs, stopbands=stopbands, sampling_rates=sampling_rates, sizes=sizes, channels=channels
+    )
 
 
 def _chain_layers(
@@ -236,7 +238,9 @@ def design_lowpass_filter(
     return torch.as_tensor(taps / taps.sum(), dtype=torch.float32)
 
 
-def filter_padding(spec: LayerSpec, up_factor: int, down_factor: int, up_taps: int, down_taps: int) -> list[int]:
+def filter_padding(
+    spec: LayerSpec, up_factor: int, down_factor: int, up_taps: int, down_taps: int
+) -> list[int]:
     """Padding [x0, x1, y0, y1] that makes the filtered output exactly `out_size` pixels.
 
     Sample positions follow the symmetric interpretation of StyleGAN3 (Appendix C.3), hence the shift by
@@ -257,7 +261,8 @@ def resampling_factors(spec: LayerSpec) -> tuple[int, int]:
     up = int(round(tmp / spec.in_sampling_rate))
     down = int(round(tmp / spec.out_sampling_rate))
     if spec.in_sampling_rate * up != tmp or spec.out_sampling_rate * down != tmp:
-        raise ValueError(f"{spec.name}: sampling rates {spec.in_sampling_rate}->{spec.out_sampling_rate} "
-                         "are not integer ratios of the nonlinearity's rate")
+        raise ValueError(
+            f"{spec.name}: sampling rates {spec.in_sampling_rate}->{spec.out_sampling_rate} "
+            "are not integer ratios of the nonlinearity's rate"
+        )
     return up, down
-

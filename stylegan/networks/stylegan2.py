@@ -32,7 +32,9 @@ def modulated_conv2d(
     out_channels, in_channels, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         # Pre-scale so the products stay inside fp16 range; demodulation removes the scale again.
-        weight = weight * (1 / np.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        weight = weight * (
+            1 / np.sqrt(in_channels * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)
     if demodulate:
@@ -84,7 +86,9 @@ class SynthesisLayer(torch.nn.Module):
             self.noise_strength = torch.nn.Parameter(torch.zeros([]))
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1
+    ) -> torch.Tensor:
         styles = self.affine(w)
         x = modulated_conv2d(
             x,
@@ -110,8 +114,14 @@ class SynthesisLayer(torch.nn.Module):
 class ToRGBLayer(torch.nn.Module):
     """1x1 modulated convolution without demodulation, to colour channels."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
-                 conv_clamp: float | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        kernel_size: int = 1,
+        conv_clamp: float | None = None,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -130,8 +140,15 @@ class ToRGBLayer(torch.nn.Module):
 class Conv2dLayer(torch.nn.Module):
     """Plain equalised-learning-rate convolution; here the 1x1 upsampling skip of resnet blocks."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, up: int = 1,
-                 resample_filter: list[float] = (1, 3, 3, 1)):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        up: int = 1,
+        resample_filter: list[float] = (1, 3, 3, 1),
+    ):
         super().__init__()
         self.up = up
         self.padding = kernel_size // 2
@@ -142,8 +159,9 @@ class Conv2dLayer(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)
-        x = conv2d_resample(x, w, f=self.resample_filter, up=self.up, padding=self.padding,
-                            flip_weight=self.up == 1)
+        x = conv2d_resample(
+            x, w, f=self.resample_filter, up=self.up, padding=self.padding, flip_weight=self.up == 1
+        )
         b = None if self.bias is None else self.bias.to(x.dtype)
         return bias_act(x, b, gain=gain)
 
@@ -177,18 +195,28 @@ class SynthesisBlock(torch.nn.Module):
         if in_channels == 0:
             self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim,
+                resolution,
+                up=2,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+                **layer_kwargs,
+            )
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
-                                    **layer_kwargs)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp, **layer_kwargs
+        )
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
             self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                                    resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter
+            )
 
     def forward(self, x, img, ws, noise_mode: str = "const", force_fp32: bool = False):
         w_iter = iter(ws.unbind(dim=1))
@@ -275,8 +303,9 @@ class StyleGAN2Synthesis(torch.nn.Module):
                     rows.append((f"b{res}.{name}", res, layer.out_channels, block.use_fp16))
         return rows
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False, update_emas: bool = False
+    ) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, not {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:

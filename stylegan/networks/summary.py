@@ -34,11 +34,20 @@ def layer_rows(G: Generator) -> list[LayerRow]:
         ]
         for spec in synthesis.layer_specs:
             rows.append(
-                LayerRow(spec.name, spec.out_size, spec.out_channels, spec.out_sampling_rate, spec.out_cutoff,
-                         spec.use_fp16)
+                LayerRow(
+                    spec.name,
+                    spec.out_size,
+                    spec.out_channels,
+                    spec.out_sampling_rate,
+                    spec.out_cutoff,
+                    spec.use_fp16,
+                )
             )
         return rows
-    return [LayerRow(name, size, channels, None, None, fp16) for name, size, channels, fp16 in synthesis.layer_list()]
+    return [
+        LayerRow(name, size, channels, None, None, fp16)
+        for name, size, channels, fp16 in synthesis.layer_list()
+    ]
 
 
 def parameter_count(G: Generator) -> int:

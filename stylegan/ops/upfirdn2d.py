@@ -11,10 +11,7 @@ Pair = int | tuple[int, int] | list[int]
 
 def _pair(value: Pair, what: str) -> tuple[int, int]:
     """(x, y) from an int or an [x, y] pair."""
-    if isinstance(value, int):
-        pair = (value, value)
-    else:
-        pair = tuple(int(v) for v in value)
+    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(pair) != 2 or min(pair) < 1:
         raise ValueError(f"{what} must be a positive int or [x, y] pair, not {value!r}")
     return pair
@@ -43,7 +40,7 @@ def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
 
 def setup_filter(
     f,
-    device: torch.device | str = torch.device("cpu"),
+    device: torch.device | str = "cpu",
     normalize: bool = True,  # scale the taps to sum to 1 (per axis for separable filters)
     flip_filter: bool = False,
     gain: float = 1,  # overall gain, split evenly over the axes of a separable filter
@@ -133,7 +130,9 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto") ->
         py0 + (fh + upy - 1) // 2,
         py1 + (fh - upy) // 2,
     ]
-    return upfirdn2d(x, f, up=(upx, upy), padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+    return upfirdn2d(
+        x, f, up=(upx, upy), padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl
+    )
 
 
 def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
