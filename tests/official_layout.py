@@ -9,6 +9,7 @@ reader under test cannot import it. The embedded source creates `marker` if anyo
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import sys
 import types
@@ -218,7 +219,14 @@ def write_official_pickle(G: Generator, path: Path, marker: Path, superres: bool
         class_name = "SuperresGenerator"
         attributes["head_layer_names"] = list(G.synthesis.head_layer_names)
     net = writer.persistent(class_name, G, children, **attributes)
-    discriminator = writer.persistent("Discriminator", torch.nn.Linear(3, 1), {})
+    # A Projected-GAN-like discriminator: ordinary (non-persistent) modules and a partial of a torch function.
+    features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.GELU())
+    discriminator = writer.persistent(
+        "ProjectedDiscriminator",
+        torch.nn.Linear(3, 1),
+        {"feature_network": features},
+        activation=functools.partial(torch.nn.functional.leaky_relu, negative_slope=0.2),
+    )
     snapshot = dict(
         G=net,
         D=discriminator,

@@ -126,3 +126,16 @@ def test_magnitude_ema_tracks_input_magnitude_in_training():
     G(z, c, update_emas=True)
     after = {n: b for n, b in G.named_buffers() if n.endswith("magnitude_ema")}
     assert all(not torch.equal(before[n], after[n]) for n in before)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fp16_layers_on_cuda_stay_close_to_fp32_on_cpu():
+    G = tiny_generator("stylegan-xl")
+    assert any(spec.use_fp16 for spec in G.synthesis.layer_specs)
+    z, c = latents(G)
+    reference = G(z, c)
+    image = G.cuda()(z.cuda(), c.cuda())
+    assert image.dtype == torch.float32
+    torch.testing.assert_close(image.cpu(), reference, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(G(z.cuda(), c.cuda(), force_fp32=True).cpu(), reference, rtol=1e-4, atol=1e-4)

@@ -109,9 +109,7 @@ _STORAGE_DTYPES = {
 # Classes from these namespaces occur in discriminators, feature networks and training state; they are
 # replaced by inert records and never imported.
 _INERT_PREFIXES = (
-    "torch.nn.modules.",
-    "torch.nn.utils.",
-    "torch.nn.parameter",
+    "torch.nn.",  # modules, parametrizations, spectral-norm hooks, functional activations kept as attributes
     "timm.",
     "pg_modules.",
     "feature_networks.",
