@@ -75,6 +75,8 @@ def test_mapping_rejects_wrong_shapes():
         G.mapping(torch.randn(2, 3), torch.zeros(2, 5))
     with pytest.raises(ValueError, match="c must have shape"):
         G.mapping(torch.randn(2, G.z_dim), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="class-conditional"):
+        G.mapping(torch.randn(2, G.z_dim), None)
     with pytest.raises(ValueError, match="ws must have shape"):
         G.synthesis(torch.randn(2, G.num_ws - 1, G.w_dim))
 
@@ -139,3 +141,12 @@ def test_fp16_layers_on_cuda_stay_close_to_fp32_on_cpu():
     assert image.dtype == torch.float32
     torch.testing.assert_close(image.cpu(), reference, rtol=0.05, atol=0.05)
     torch.testing.assert_close(G(z.cuda(), c.cuda(), force_fp32=True).cpu(), reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["stylegan-xl", "stylegan3", "stylegan2"])
+def test_unconditional_generators_need_no_class(architecture):
+    G = tiny_generator(architecture, c_dim=0)
+    z, c = latents(G)
+    assert c.shape == (2, 0)
+    torch.testing.assert_close(G(z), G(z, c), rtol=0, atol=0)
+    torch.testing.assert_close(G(z, truncation_psi=0), G.synthesis(G.mapping.w_avg.expand(2, G.num_ws, -1)))

@@ -89,7 +89,9 @@ class MappingNetwork(torch.nn.Module):
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
         if c is None:
-            c = torch.zeros([z.shape[0], self.c_dim], device=z.device)
+            if self.c_dim > 0:
+                raise ValueError(f"this mapping is class-conditional: pass c of shape [N, {self.c_dim}]")
+            c = torch.zeros([z.shape[0], 0], device=z.device)
         if self.c_dim > 0 and (c.ndim != 2 or c.shape != (z.shape[0], self.c_dim)):
             raise ValueError(f"c must have shape [{z.shape[0]}, {self.c_dim}], got {list(c.shape)}")
 
