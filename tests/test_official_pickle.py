@@ -4,6 +4,8 @@ import io
 import os
 import pickle
 import subprocess
+import sys
+import types
 import zipfile
 from collections import OrderedDict
 
@@ -37,6 +39,9 @@ class _Call:
 
     def __reduce__(self):
         return self.func, self.args
+
+    def __call__(self, *args):  # lets a call's result be the callable of another call, as dill writes them
+        raise AssertionError("only pickled, never called")
 
 
 def _legacy_storage_bytes(record, keys=(), data=b"") -> bytes:
@@ -185,3 +190,45 @@ def test_missing_path_and_directory(tmp_path):
         read_network_pickle(tmp_path / "absent.pkl")
     with pytest.raises(StyleGANError, match="is a directory"):
         read_network_pickle(tmp_path)
+
+
+def test_dill_written_snapshot_structures_are_read_as_inert_records(tmp_path):
+    """StyleGAN-XL writes snapshots with dill: closures, getattr chains and dill's numpy arrays appear in D."""
+    marker = tmp_path / "marker"
+    fake = types.ModuleType("dill._dill")
+    package = types.ModuleType("dill")
+    package._dill = fake
+
+    def _create_code(*args):
+        raise AssertionError("must not run")
+
+    def _create_function(*args):
+        raise AssertionError("must not run")
+
+    def _create_array(f, args, state, npdict=None):
+        raise AssertionError("must not run")
+
+    for function in (_create_code, _create_function, _create_array):
+        function.__module__, function.__qualname__ = "dill._dill", function.__name__
+        setattr(fake, function.__name__, function)
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    reconstruct, args, state = array.__reduce__()
+    code = _Call(_create_code, 3, b"malicious bytecode", f"open({str(marker)!r}, 'w')")
+    hook = _Call(_create_function, code, {"__name__": "feature_networks.vit"}, "hook")
+    bound = _Call(_Call(getattr, _Call(_create_function, code, {}, "forward_flex"), "__get__"), hook)
+    snapshot = {
+        "G_ema": Persistent("Generator", {"size": _Call(_create_array, reconstruct, args, state)}, ""),
+        "D": {"hooks": [hook], "forward": bound},
+    }
+    saved = {name: sys.modules.get(name) for name in ("dill", "dill._dill")}
+    sys.modules.update({"dill": package, "dill._dill": fake})
+    try:
+        with fake_persistence_module():
+            data = pickle.dumps(snapshot, protocol=4)
+    finally:
+        for name, module in saved.items():
+            sys.modules.pop(name) if module is None else sys.modules.__setitem__(name, module)
+    read = read_network_pickle_from(io.BytesIO(data), "dill.pkl")
+    np.testing.assert_array_equal(read["G_ema"].state["size"], array)
+    assert isinstance(read["D"]["hooks"][0], InertObject) and isinstance(read["D"]["forward"], InertObject)
+    assert not marker.exists()

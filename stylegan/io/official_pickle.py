@@ -66,6 +66,10 @@ class InertObject:
     def __setstate__(self, state):
         self.state = state
 
+    def __call__(self, *args, **kwargs):
+        """dill calls what it rebuilt (getattr(...)(...)): answer with another record, run nothing."""
+        return _inert_class(f"{self.qualname}(...)")(*args)
+
     def __setitem__(self, key, value):
         self.items[key] = value
 
@@ -110,6 +114,8 @@ _STORAGE_DTYPES = {
 # replaced by inert records and never imported.
 _INERT_PREFIXES = (
     "torch.nn.",  # modules, parametrizations, spectral-norm hooks, functional activations kept as attributes
+    "torch.ao.nn.",  # quantisation stubs inside timm models
+    "dill.",  # StyleGAN-XL writes snapshots with dill, which serialises the feature networks' hook closures
     "timm.",
     "pg_modules.",
     "feature_networks.",
@@ -119,7 +125,15 @@ _INERT_PREFIXES = (
     "metrics.",
     "torchvision.",
 )
-_INERT_NAMES = {("functools", "partial"), ("torch", "Tensor"), ("torch._tensor", "Tensor")}
+# dill rebuilds those closures with getattr / setattr / MethodType; as inert records they call nothing.
+_INERT_NAMES = {
+    ("functools", "partial"),
+    ("torch", "Tensor"),
+    ("torch._tensor", "Tensor"),
+    ("builtins", "getattr"),
+    ("builtins", "setattr"),
+    ("types", "MethodType"),
+}
 _inert_classes: dict[str, type] = {}
 
 
@@ -178,6 +192,17 @@ def _numpy_frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
     return np.frombuffer(bytearray(buffer), dtype=dtype).reshape(shape, order=order)
 
 
+def _dill_array(reconstruct, args, state, npdict=None) -> np.ndarray:
+    """How dill pickles numpy arrays: numpy's own reconstruction, then the array state."""
+    if reconstruct is not _NUMPY_RECONSTRUCT or not isinstance(state, tuple) or len(state) < 3:
+        raise pickle.UnpicklingError("unsupported dill array")
+    if not isinstance(state[2], np.dtype) or state[2].hasobject:
+        raise pickle.UnpicklingError("numpy arrays of Python objects are not allowed")
+    array = reconstruct(*args)
+    array.__setstate__(state)
+    return array
+
+
 def _persistent_object(meta) -> PersistentObject:
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise pickle.UnpicklingError("malformed persistent object")
@@ -215,6 +240,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("dnnlib", "EasyDict"): _PickledDict,
     ("dnnlib.util", "EasyDict"): _PickledDict,
     ("_codecs", "encode"): _latin1_bytes,
+    ("dill._dill", "_create_array"): _dill_array,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _numpy_dtype,
 }
@@ -234,7 +260,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
             return getattr(torch, name)
-        if (module, name) in _INERT_NAMES or module.startswith(_INERT_PREFIXES):
+        if (module, name) in _INERT_NAMES or f"{module}.".startswith(_INERT_PREFIXES):
             return _inert_class(f"{module}.{name}")
         raise ForbiddenGlobal(f"{module}.{name}")
 
