@@ -232,3 +232,30 @@ def test_dill_written_snapshot_structures_are_read_as_inert_records(tmp_path):
     np.testing.assert_array_equal(read["G_ema"].state["size"], array)
     assert isinstance(read["D"]["hooks"][0], InertObject) and isinstance(read["D"]["forward"], InertObject)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("storage_type", "dtype"), [("FloatStorage", torch.float32), ("HalfStorage", torch.float16)]
+)
+def test_storages_saved_on_a_gpu_load_on_the_cpu(storage_type, dtype):
+    values = torch.tensor([1.5, -2.0, 3.25, 0.5], dtype=dtype)
+    cuda_type = getattr(torch.cuda, storage_type)
+
+    class Ref:
+        pass
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", cuda_type, "7", "cuda:0", 4, None) if isinstance(obj, Ref) else None
+
+    stream = io.BytesIO()
+    Pickler(stream, protocol=2).dump(Ref())
+    head = pickle.dumps(LEGACY_MAGIC) + pickle.dumps(LEGACY_PROTOCOL) + pickle.dumps({"little_endian": True})
+    data = (
+        head + stream.getvalue() + pickle.dumps(["7"]) + (4).to_bytes(8, "little") + values.numpy().tobytes()
+    )
+    tensor = _Call(torch._utils._rebuild_tensor_v2, _Call(torch.storage._load_from_bytes, data), 1, (3,), (1,),
+                   False, OrderedDict())  # fmt: skip
+    read = _read({"G": tensor})["G"]
+    assert read.device.type == "cpu" and read.dtype == dtype
+    assert torch.equal(read, values[1:])
