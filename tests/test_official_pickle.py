@@ -144,6 +144,8 @@ def test_forged_storage_sizes_and_layouts_are_refused():
 def test_object_arrays_are_refused():
     with pytest.raises(StyleGANError, match="Python objects"):
         _read({"G": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(StyleGANError, match="not callable"):
+        _read({"G": _Call(np.ndarray, (1,), "O")})
 
 
 def test_unsupported_persistence_version():

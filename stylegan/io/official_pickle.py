@@ -192,9 +192,20 @@ def _numpy_frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
     return np.frombuffer(bytearray(buffer), dtype=dtype).reshape(shape, order=order)
 
 
+class _NdarrayMarker:
+    """Stands for numpy.ndarray in a pickle, so the class itself can never be called with a chosen dtype."""
+
+
+def _numpy_reconstruct(subtype, shape, dtype_code) -> np.ndarray:
+    """numpy's array reconstruction, for plain ndarrays only; the dtype is checked when the state arrives."""
+    if not isinstance(subtype, _NdarrayMarker):
+        raise pickle.UnpicklingError("only plain numpy arrays are allowed")
+    return _NUMPY_RECONSTRUCT(np.ndarray, shape, dtype_code)
+
+
 def _dill_array(reconstruct, args, state, npdict=None) -> np.ndarray:
     """How dill pickles numpy arrays: numpy's own reconstruction, then the array state."""
-    if reconstruct is not _NUMPY_RECONSTRUCT or not isinstance(state, tuple) or len(state) < 3:
+    if reconstruct is not _numpy_reconstruct or not isinstance(state, tuple) or len(state) < 3:
         raise pickle.UnpicklingError("unsupported dill array")
     if not isinstance(state[2], np.dtype) or state[2].hasobject:
         raise pickle.UnpicklingError("numpy arrays of Python objects are not allowed")
@@ -241,11 +252,11 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("dnnlib.util", "EasyDict"): _PickledDict,
     ("_codecs", "encode"): _latin1_bytes,
     ("dill._dill", "_create_array"): _dill_array,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NdarrayMarker(),
     ("numpy", "dtype"): _numpy_dtype,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _ALLOWED[(_module, "_reconstruct")] = _NUMPY_RECONSTRUCT
+    _ALLOWED[(_module, "_reconstruct")] = _numpy_reconstruct
     _ALLOWED[(_module, "scalar")] = _NUMPY_SCALAR
 for _module in ("numpy.core.numeric", "numpy._core.numeric"):
     _ALLOWED[(_module, "_frombuffer")] = _numpy_frombuffer
