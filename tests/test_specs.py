@@ -34,6 +34,14 @@ def test_stylegan_xl_presets_grow_to_40_ws_at_1024(resolution, num_ws):
     assert [layer.is_torgb for layer in layers].count(True) == 1
 
 
+@pytest.mark.parametrize("resolution", [16, 64, 1024])
+def test_small_dataset_presets_grow_by_two_ws_per_stage(resolution):
+    layers = _layers(f"stylegan-xl-small-{resolution}")
+    stages = (resolution // 16).bit_length() - 1
+    assert len(layers) + 1 == 9 + 2 * stages
+    assert layers[0].out_channels == 512 and layers[-1].out_size == resolution
+
+
 def test_stylegan_xl_1024_layout():
     layers = _layers("stylegan-xl-1024")
     assert len(layers) == 39

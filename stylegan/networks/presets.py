@@ -38,8 +38,18 @@ _XL_LAYOUT = dict(channel_base=65536, channel_max=1024, num_layers=10)
 _XL_STAGES = ((7, 2), (7, 2), (7, 2), (7, 2), (7, 2), (5, 2))
 
 
+# The official README's settings for small datasets (--cbase 16384 --cmax 256 --syn_layers 7, 4 head layers per
+# stage), doubled as train.py doubles them for StyleGAN-XL; unconditional.
+_XL_SMALL_LAYOUT = dict(channel_base=32768, channel_max=512, num_layers=7)
+_RESOLUTIONS = (16, 32, 64, 128, 256, 512, 1024)
+
+
+def _stages_to(resolution: int, stages: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    return stages[: (resolution // 16).bit_length() - 1]
+
+
 def _xl_preset(resolution: int) -> Preset:
-    stages = _XL_STAGES[: (resolution // 16).bit_length() - 1]
+    stages = _stages_to(resolution, _XL_STAGES)
     return Preset(
         description=f"StyleGAN-XL ImageNet layout at {resolution}x{resolution} (16x16 stem + {len(stages)} stages)",
         architecture="stylegan-xl",
@@ -52,8 +62,22 @@ def _xl_preset(resolution: int) -> Preset:
     )
 
 
+def _xl_small_preset(resolution: int) -> Preset:
+    stages = _stages_to(resolution, ((4, 2),) * 6)
+    return Preset(
+        description=f"StyleGAN-XL small-dataset layout at {resolution}x{resolution}, unconditional",
+        architecture="stylegan-xl",
+        img_resolution=16,
+        z_dim=64,
+        mapping=_XL_MAPPING,
+        layout=_XL_SMALL_LAYOUT,
+        stages=stages,
+    )
+
+
 PRESETS: dict[str, Preset] = {
-    **{f"stylegan-xl-{res}": _xl_preset(res) for res in (16, 32, 64, 128, 256, 512, 1024)},
+    **{f"stylegan-xl-{res}": _xl_preset(res) for res in _RESOLUTIONS},
+    **{f"stylegan-xl-small-{res}": _xl_small_preset(res) for res in _RESOLUTIONS},
     "stylegan-xl-tiny": Preset(
         description="small StyleGAN-XL (16x16 stem grown to 32x32, 10 classes) for tests and the default model",
         architecture="stylegan-xl",
