@@ -243,4 +243,11 @@ def _stylegan2_kwargs(synthesis: Record) -> dict:
         if key not in accepted:
             raise ValueError(f"StyleGAN2 synthesis option {key}={value!r} is not supported")
         kwargs[key] = list(value) if isinstance(value, tuple) else value
+    # The two official versions default differently (stylegan3 repo: clamp 256, fp16 on 4 resolutions;
+    # ADA: no clamp, no fp16) and train.py records neither unless changed: read what the blocks really use.
+    first = _child(_child(synthesis, "b4"), "conv1")
+    kwargs.setdefault("conv_clamp", _state(first).get("conv_clamp"))
+    if "num_fp16_res" not in kwargs:
+        blocks = [name for name in _state(synthesis).get("_modules", {}) if name.startswith("b")]
+        kwargs["num_fp16_res"] = sum(bool(_state(_child(synthesis, name)).get("use_fp16")) for name in blocks)
     return kwargs

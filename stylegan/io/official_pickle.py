@@ -2,15 +2,21 @@
 
 The official training code pickles each network as a call of
 `torch_utils.persistence._reconstruct_persistent_obj(meta)`, where `meta` holds the Python source of the
-network's module (which the official loader executes) and the object's `__dict__`. This reader resolves only an
-allow-list of globals:
+network's module (which the official loader executes) and the object's `__dict__`. This reader resolves
+only an allow-list of globals:
 
-- functions that rebuild tensors, numpy arrays and ordered dicts, reimplemented here or harmless;
+- functions that rebuild tensors, numpy arrays and dicts, reimplemented here (see `torch_storage`) or harmless;
 - the persistence hook, which becomes a `PersistentObject` record; the embedded source is dropped unread;
-- classes from the namespaces that occur in GAN snapshots (torch.nn modules, timm, the official packages),
-  which become inert `InertObject` records that only remember their arguments and state.
+- classes from the namespaces that occur in GAN snapshots (torch.nn modules, timm, the official packages,
+  dill's helpers for the hook closures of StyleGAN-XL discriminators), which become `InertObject` records
+  that remember their arguments and state and run nothing.
 
 Any other global (os.system, builtins.eval, subprocess, ...) stops the reading with a StyleGANError.
+
+The state step of unpickling (BUILD) is restricted too: plain pickle hands it to the target's
+`__setstate__`, and numpy's dtype `__setstate__` accepts field offsets outside the item, so a crafted file
+could make arrays that read and write memory out of bounds. Here only records, dicts and checked numpy
+states receive one.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import collections
 import io
 import pickle
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,48 +34,59 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
+from stylegan.io.torch_storage import (
+    LEGACY_MAGIC,
+    TENSOR_GLOBALS,
+    ForbiddenGlobal,
+    GuardedUnpickler,
+    RefusedContent,
+    UnsupportedContent,
+    python3_name,
+)
 
-PERSISTENCE_VERSION = 6  # the only version of torch_utils.persistence ever released
-LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first record of a legacy (non-zip) torch.save stream
-LEGACY_PROTOCOL = 1001
-
-
-class ForbiddenGlobal(pickle.UnpicklingError):
-    """The pickle names a global outside the allow-list."""
+PERSISTENCE_VERSION = 6  # the only version of torch_utils.persistence in any released StyleGAN code
 
 
 @dataclass
 class PersistentObject:
-    """A network object of the official code: its class name and its `__dict__` (constructor kwargs in
-    `_init_kwargs`, tensors in `_parameters` / `_buffers`, children in `_modules`, plain attributes)."""
+    """A network object of the official code.
+
+    `state` is the object's `__dict__`: constructor arguments in `_init_args` / `_init_kwargs`, tensors in
+    `_parameters` / `_buffers`, children in `_modules`, plus plain attributes. The pickle does not record the
+    module the class came from, so `module_name` is None; of the embedded source only its length is kept.
+    """
 
     class_name: str
+    module_name: str | None
     state: dict
-    source_length: int = 0  # characters of embedded source, kept for diagnostics; the source is discarded
+    source_length: int
 
 
 class InertObject:
-    """Stand-in for an instance of a class we do not import: records what the pickle gave it, runs nothing."""
+    """Stand-in for an instance of a class that is never imported: it records what the pickle gives it.
+
+    `args` / `kwargs`: constructor arguments; `state`: what the pickle set as the object's state (for a
+    torch module its `__dict__`); `items` / `list_items`: entries added as to a dict / a list.
+    """
 
     qualname = "?"
 
     def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        obj.args = args
-        obj.state = None
-        obj.items = {}
-        obj.list_items = []
-        return obj
+        record = super().__new__(cls)
+        record.args, record.kwargs = args, kwargs
+        record.state = None
+        record.items = {}
+        record.list_items = []
+        return record
 
     def __init__(self, *args, **kwargs):
-        pass
+        pass  # __new__ already recorded the arguments
 
-    def __setstate__(self, state):
-        self.state = state
-
-    def __call__(self, *args, **kwargs):
-        """dill calls what it rebuilt (getattr(...)(...)): answer with another record, run nothing."""
-        return _inert_class(f"{self.qualname}(...)")(*args)
+    def __call__(self, *args, **kwargs) -> InertObject:
+        """dill rebuilds closures by calling what it rebuilt before; answer with another record."""
+        record = InertObject(*args, **kwargs)
+        record.qualname = f"{self.qualname}(...)"
+        return record
 
     def __setitem__(self, key, value):
         self.items[key] = value
@@ -83,316 +101,329 @@ class InertObject:
         return f"<inert {self.qualname}>"
 
 
-class _PickledDict(dict):
-    """dnnlib.EasyDict and similar dict subclasses, read as plain dicts."""
-
-    def __setstate__(self, state):
-        if isinstance(state, dict):
-            self.update(state)
+_inert_classes: dict[str, type[InertObject]] = {}
 
 
-@dataclass(frozen=True)
-class _StorageType:
-    dtype: torch.dtype
-
-
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-    "UntypedStorage": torch.uint8,
-}
-
-# Classes from these namespaces occur in discriminators, feature networks and training state; they are
-# replaced by inert records and never imported.
-_INERT_PREFIXES = (
-    "torch.nn.",  # modules, parametrizations, spectral-norm hooks, functional activations kept as attributes
-    "torch.ao.nn.",  # quantisation stubs inside timm models
-    "dill.",  # StyleGAN-XL writes snapshots with dill, which serialises the feature networks' hook closures
-    "timm.",
-    "pg_modules.",
-    "feature_networks.",
-    "training.",
-    "torch_utils.",
-    "dnnlib.",
-    "metrics.",
-    "torchvision.",
-)
-# dill rebuilds those closures with getattr / setattr / MethodType; as inert records they call nothing.
-_INERT_NAMES = {
-    ("functools", "partial"),
-    ("torch", "Tensor"),
-    ("torch._tensor", "Tensor"),
-    ("builtins", "getattr"),
-    ("builtins", "setattr"),
-    ("types", "MethodType"),
-}
-_inert_classes: dict[str, type] = {}
-
-
-def _inert_class(qualname: str) -> type:
+def _inert_class(qualname: str) -> type[InertObject]:
+    """One placeholder class per pickled global, so records of the same class share a type."""
     if qualname not in _inert_classes:
         _inert_classes[qualname] = type(f"Inert[{qualname}]", (InertObject,), {"qualname": qualname})
     return _inert_classes[qualname]
 
 
-def _tensor_from_storage(storage, offset, size, stride, *unused) -> torch.Tensor:
-    if not isinstance(storage, torch.Tensor) or storage.ndim != 1:
-        raise pickle.UnpicklingError("tensor data without a storage")
-    size, stride, offset = tuple(int(s) for s in size), tuple(int(s) for s in stride), int(offset)
-    if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0:
-        raise pickle.UnpicklingError("malformed tensor layout")
-    extent = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1 if all(size) else 0
-    if extent > storage.numel():
-        raise pickle.UnpicklingError("tensor reaches past the end of its storage")
-    return storage.as_strided(size, stride, offset).clone()
+def _persistent_object(meta: Any) -> PersistentObject:
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise pickle.UnpicklingError("malformed persistent object")
+    version = meta.get("version")
+    if version != PERSISTENCE_VERSION:
+        raise UnsupportedContent(
+            f"torch_utils.persistence version {version!r} (only version {PERSISTENCE_VERSION} is known)"
+        )
+    class_name, state, source = meta.get("class_name"), meta.get("state"), meta.get("module_src")
+    if not (isinstance(class_name, str) and isinstance(state, dict) and isinstance(source, str)):
+        raise pickle.UnpicklingError("malformed persistent object")
+    return PersistentObject(class_name, None, state, len(source))
 
 
-def _parameter(data, *unused) -> torch.Tensor:
-    return data
+# numpy ------------------------------------------------------------------------------------------------------
+
+_NUMPY_KINDS = "biufcSU"  # numbers, booleans and strings; never objects, records or datetimes
 
 
-def _rebuild_from_type(func, new_type, args, state) -> torch.Tensor:
-    if func not in (_tensor_from_storage, _parameter):
-        raise pickle.UnpicklingError("unsupported tensor subclass reconstruction")
-    return func(*args)
+def _checked_dtype(dtype: Any) -> np.dtype:
+    if not isinstance(dtype, np.dtype):
+        raise pickle.UnpicklingError("numpy data without a dtype")
+    if dtype.hasobject:
+        raise RefusedContent(
+            "it holds numpy data of Python objects, which is not allowed in a network pickle"
+        )
+    if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise UnsupportedContent(f"numpy data of dtype {dtype}")
+    if dtype.byteorder == ">":
+        raise UnsupportedContent("big-endian numpy data")
+    return dtype
 
 
-def _reconstructor(cls, base, state):
-    """Protocol 0/1 object creation, allowed only for the inert stand-ins."""
-    if not (isinstance(cls, type) and issubclass(cls, InertObject | _PickledDict)):
-        raise pickle.UnpicklingError("object reconstruction of a non-inert class")
-    return cls.__new__(cls)
+def _numpy_dtype(descr: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    """numpy.dtype(descr, align, copy) for simple dtypes. The result may be numpy's shared instance, which is
+    safe because the state step only checks dtypes and never calls their `__setstate__`."""
+    if not isinstance(descr, str):
+        raise pickle.UnpicklingError("malformed numpy dtype")
+    return _checked_dtype(np.dtype(descr))
 
 
-def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
-    """How pickle protocol 2 spells a bytes object."""
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+def _check_dtype_state(dtype: np.dtype, state: Any) -> None:
+    """The pickled state of a simple dtype repeats what its descriptor said; anything more is refused."""
+    if not isinstance(state, tuple) or len(state) not in (8, 9):
+        raise pickle.UnpicklingError("malformed numpy dtype state")
+    endian, subarray, names, fields, elsize = state[1:6]
+    if subarray is not None or names is not None or fields is not None:
+        raise UnsupportedContent("structured numpy dtypes")
+    if endian == ">":
+        raise UnsupportedContent("big-endian numpy data")
+    if endian not in ("<", "|", "=") or elsize not in (-1, dtype.itemsize):
+        raise pickle.UnpicklingError("numpy dtype state does not match its descriptor")
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise pickle.UnpicklingError("malformed numpy shape")
+    return shape
+
+
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count * dtype.itemsize
+
+
+def _set_array_state(array: np.ndarray, state: Any) -> None:
+    if not isinstance(state, tuple) or len(state) != 5:
+        raise pickle.UnpicklingError("malformed numpy array state")
+    _, shape, dtype, fortran_order, data = state
+    shape, dtype = _shape(shape), _checked_dtype(dtype)
+    if not isinstance(data, bytes | bytearray) or len(data) != _nbytes(shape, dtype):
+        raise pickle.UnpicklingError("numpy array data does not match its shape")
+    array.__setstate__((1, shape, dtype, bool(fortran_order), bytes(data)))
+
+
+class _NdarrayMarker:
+    """What numpy.ndarray resolves to: accepted by the reconstruct function, but not a class one can call."""
+
+
+_NDARRAY = _NdarrayMarker()
+
+
+def _numpy_reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> np.ndarray:
+    """numpy's array reconstruction: an empty array whose shape, dtype and data come with the state step."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("only plain numpy arrays are allowed")
+    return np.empty(0, dtype=np.uint8)
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> np.generic:
+    dtype = _checked_dtype(dtype)
+    if not isinstance(data, bytes | bytearray) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError("malformed numpy scalar")
+    return np.frombuffer(bytes(data), dtype=dtype)[0]
+
+
+def _numpy_frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """How numpy pickles contiguous arrays with protocol 5."""
+    dtype, shape = _checked_dtype(dtype), _shape(shape)
+    if order not in ("C", "F") or not isinstance(buffer, bytes | bytearray):
+        raise pickle.UnpicklingError("malformed numpy array")
+    if len(buffer) != _nbytes(shape, dtype):
+        raise pickle.UnpicklingError("numpy array data does not match its shape")
+    return np.frombuffer(bytearray(buffer), dtype=dtype).reshape(shape, order=order)
+
+
+def _dill_array(reconstruct: Any, args: Any, state: Any, npdict: Any = None) -> np.ndarray:
+    """How dill pickles numpy arrays: numpy's reconstruction call and the array state in one call."""
+    if reconstruct is not _numpy_reconstruct or not isinstance(args, tuple) or npdict:
+        raise pickle.UnpicklingError("unsupported dill array")
+    array = _numpy_reconstruct(*args)
+    _set_array_state(array, state)
+    return array
+
+
+# the allow-list ---------------------------------------------------------------------------------------------
+
+
+def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
+    """How pickle protocols 0-2 spell a bytes object."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
         raise pickle.UnpicklingError("only latin-1 encoded bytes are allowed")
     return text.encode("latin1")
 
 
-def _numpy_dtype(*args):
-    dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError("numpy arrays of Python objects are not allowed")
-    return dtype
+def _empty_bytes() -> bytes:
+    """How pickle protocols 0-2 spell b''; bytes(n) would allocate n bytes, so no argument is accepted."""
+    return b""
 
 
-def _numpy_frombuffer(buffer, dtype, shape, order="C") -> np.ndarray:
-    """How numpy pickles arrays with protocol 5."""
-    dtype = _numpy_dtype(dtype)
-    return np.frombuffer(bytearray(buffer), dtype=dtype).reshape(shape, order=order)
+def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """copyreg._reconstructor (object creation with protocols 0 and 1) for dicts and inert records only."""
+    if cls is dict and base is dict:
+        return dict(state or {})
+    if isinstance(cls, type) and issubclass(cls, InertObject):
+        return cls() if state is None else cls(state)
+    raise pickle.UnpicklingError("object reconstruction of a class that is not inert")
 
-
-class _NdarrayMarker:
-    """Stands for numpy.ndarray in a pickle, so the class itself can never be called with a chosen dtype."""
-
-
-def _numpy_reconstruct(subtype, shape, dtype_code) -> np.ndarray:
-    """numpy's array reconstruction, for plain ndarrays only; the dtype is checked when the state arrives."""
-    if not isinstance(subtype, _NdarrayMarker):
-        raise pickle.UnpicklingError("only plain numpy arrays are allowed")
-    return _NUMPY_RECONSTRUCT(np.ndarray, shape, dtype_code)
-
-
-def _dill_array(reconstruct, args, state, npdict=None) -> np.ndarray:
-    """How dill pickles numpy arrays: numpy's own reconstruction, then the array state."""
-    if reconstruct is not _numpy_reconstruct or not isinstance(state, tuple) or len(state) < 3:
-        raise pickle.UnpicklingError("unsupported dill array")
-    if not isinstance(state[2], np.dtype) or state[2].hasobject:
-        raise pickle.UnpicklingError("numpy arrays of Python objects are not allowed")
-    array = reconstruct(*args)
-    array.__setstate__(state)
-    return array
-
-
-def _persistent_object(meta) -> PersistentObject:
-    if not isinstance(meta, dict) or meta.get("type") != "class":
-        raise pickle.UnpicklingError("malformed persistent object")
-    if meta.get("version") != PERSISTENCE_VERSION:
-        raise pickle.UnpicklingError(
-            f"persistence version {meta.get('version')!r} is not supported (expected {PERSISTENCE_VERSION})"
-        )
-    state = meta.get("state")
-    if not isinstance(state, dict):
-        raise pickle.UnpicklingError("persistent object without a state dict")
-    source = meta.get("module_src")
-    return PersistentObject(
-        str(meta.get("class_name")), dict(state), len(source) if isinstance(source, str) else 0
-    )
-
-
-_NUMPY_RECONSTRUCT = np.empty(0).__reduce__()[0]
-_NUMPY_SCALAR = np.float64(0).__reduce__()[0]
 
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
-    ("torch._utils", "_rebuild_tensor_v2"): _tensor_from_storage,
-    ("torch._utils", "_rebuild_tensor"): _tensor_from_storage,
-    ("torch._utils", "_rebuild_parameter"): _parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _parameter,
-    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    **TENSOR_GLOBALS,
     ("torch", "device"): torch.device,
     ("torch", "Size"): torch.Size,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("__builtin__", "set"): set,
-    ("copyreg", "_reconstructor"): _reconstructor,
-    ("copy_reg", "_reconstructor"): _reconstructor,
-    ("dnnlib", "EasyDict"): _PickledDict,
-    ("dnnlib.util", "EasyDict"): _PickledDict,
+    ("builtins", "dict"): dict,
+    ("builtins", "object"): object,
+    ("builtins", "bytes"): _empty_bytes,
     ("_codecs", "encode"): _latin1_bytes,
-    ("dill._dill", "_create_array"): _dill_array,
-    ("numpy", "ndarray"): _NdarrayMarker(),
+    ("copyreg", "_reconstructor"): _reconstructor,
+    # dnnlib's attribute-style dict: its attributes are its items, so a plain dict holds all of it.
+    ("dnnlib", "EasyDict"): dict,
+    ("dnnlib.util", "EasyDict"): dict,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _numpy_dtype,
+    ("dill._dill", "_create_array"): _dill_array,
 }
-for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _ALLOWED[(_module, "_reconstruct")] = _numpy_reconstruct
-    _ALLOWED[(_module, "scalar")] = _NUMPY_SCALAR
-for _module in ("numpy.core.numeric", "numpy._core.numeric"):
-    _ALLOWED[(_module, "_frombuffer")] = _numpy_frombuffer
-for _prefix in ("torch", "torch.cuda"):
-    for _name, _dtype in _STORAGE_DTYPES.items():
-        _ALLOWED[(_prefix, _name)] = _StorageType(_dtype)
+for _package in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 spell its internals differently
+    _ALLOWED[(f"{_package}.multiarray", "_reconstruct")] = _numpy_reconstruct
+    _ALLOWED[(f"{_package}.multiarray", "scalar")] = _numpy_scalar
+    _ALLOWED[(f"{_package}.numeric", "_frombuffer")] = _numpy_frombuffer
+
+_TORCH_DTYPES = {name: value for name, value in vars(torch).items() if isinstance(value, torch.dtype)}
+
+# Classes and functions from these packages occur in discriminators, feature networks, augmentation pipes and
+# training state; they become inert records and are never imported.
+_INERT_PACKAGES = (
+    "torch.nn",  # modules, parameters, spectral-norm hooks, activation functions kept as attributes
+    "torch.ao.nn",  # quantisation stubs inside timm models
+    "dill",  # StyleGAN-XL writes snapshots with dill, which pickles the feature networks' hook closures
+    "timm",
+    "pg_modules",
+    "feature_networks",
+    "training",
+    "torch_utils",
+    "dnnlib",
+    "metrics",
+    "torchvision",
+)
+# Bound methods pickle as getattr(obj, name) and dill finishes rebuilt classes with setattr; as records
+# they look up and set nothing.
+_INERT_NAMES = {
+    ("functools", "partial"),
+    ("torch", "Tensor"),  # the type argument of torch._tensor._rebuild_from_type_v2
+    ("torch._tensor", "Tensor"),
+    ("builtins", "getattr"),
+    ("builtins", "setattr"),
+}
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED:
-            return _ALLOWED[(module, name)]
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        if (module, name) in _INERT_NAMES or f"{module}.".startswith(_INERT_PREFIXES):
-            return _inert_class(f"{module}.{name}")
-        raise ForbiddenGlobal(f"{module}.{name}")
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("unexpected persistent id in a network pickle")
-
-
-class _LegacyStorageUnpickler(_RestrictedUnpickler):
-    """The object record of a legacy torch.save stream: storages are persistent ids, filled in afterwards."""
-
-    def __init__(self, file: BinaryIO):
-        super().__init__(file)
-        self.storages: dict[str, tuple[torch.dtype, int]] = {}
-
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
-            raise pickle.UnpicklingError("malformed storage reference")
-        storage_type, key, numel = pid[1], str(pid[2]), int(pid[4])
-        if not isinstance(storage_type, _StorageType) or numel < 0:
-            raise pickle.UnpicklingError("malformed storage reference")
-        view = pid[5] if len(pid) == 6 else None
-        self.storages.setdefault(key, (storage_type.dtype, numel))
-        return _StorageRef(key, view)
+def _resolve_global(module: str, name: str) -> Any:
+    module, name = python3_name(module, name)
+    if (module, name) in _ALLOWED:
+        return _ALLOWED[(module, name)]
+    if module == "torch" and name in _TORCH_DTYPES:
+        return _TORCH_DTYPES[name]
+    if (module, name) in _INERT_NAMES or any(
+        module == package or module.startswith(package + ".") for package in _INERT_PACKAGES
+    ):
+        return _inert_class(f"{module}.{name}")
+    raise ForbiddenGlobal(module, name)
 
 
-@dataclass
-class _StorageRef:
-    key: str
-    view: Any = None  # (view_key, offset, size) in pre-1.0 files
+class _NetworkUnpickler(GuardedUnpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return _resolve_global(module, name)
+
+    def apply_state(self, target: Any, state: Any) -> None:
+        """The state step, for the few kinds of objects that legitimately receive one."""
+        if isinstance(target, InertObject):
+            target.state = state
+        elif type(target) is dict and isinstance(state, dict):
+            target.update(state)  # an EasyDict's attributes
+        elif isinstance(target, np.ndarray):
+            _set_array_state(target, state)
+        elif isinstance(target, np.dtype):
+            _check_dtype_state(target, state)
+        elif not (isinstance(state, dict) and not state):  # an empty state sets nothing
+            super().apply_state(target, state)
 
 
-def _load_legacy_storage(data: bytes) -> torch.Tensor:
-    """The storage inside `torch.storage._load_from_bytes(data)`, as a 1-D tensor."""
-    if not isinstance(data, bytes):
-        raise pickle.UnpicklingError("storage bytes expected")
-    stream = io.BytesIO(data)
-    if _RestrictedUnpickler(stream).load() != LEGACY_MAGIC:
-        raise pickle.UnpicklingError("storage bytes are not a torch.save stream")
-    if _RestrictedUnpickler(stream).load() != LEGACY_PROTOCOL:
-        raise pickle.UnpicklingError("unsupported torch.save protocol in storage bytes")
-    sys_info = _RestrictedUnpickler(stream).load()
-    if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
-        raise pickle.UnpicklingError("big-endian tensor data is not supported")
-    unpickler = _LegacyStorageUnpickler(stream)
-    ref = unpickler.load()
-    keys = _RestrictedUnpickler(stream).load()
-    if not isinstance(ref, _StorageRef) or not isinstance(keys, list):
-        raise pickle.UnpicklingError("storage bytes hold no storage")
-    tensors = {}
-    for key in keys:
-        if str(key) not in unpickler.storages:
-            raise pickle.UnpicklingError("storage bytes list an unknown storage")
-        dtype, numel = unpickler.storages[str(key)]
-        header = stream.read(8)
-        if len(header) != 8:
-            raise pickle.UnpicklingError("storage bytes are truncated")
-        (count,) = struct.unpack("<q", header)
-        itemsize = torch.empty(0, dtype=dtype).element_size()
-        if count != numel or count * itemsize > len(data):
-            raise pickle.UnpicklingError("storage size does not match its data")
-        raw = stream.read(count * itemsize)
-        if len(raw) != count * itemsize:
-            raise pickle.UnpicklingError("storage bytes are truncated")
-        tensors[str(key)] = (
-            torch.frombuffer(bytearray(raw), dtype=dtype) if count else torch.empty(0, dtype=dtype)
-        )
-    if ref.key not in tensors:
-        raise pickle.UnpicklingError("storage data missing")
-    storage = tensors[ref.key]
-    if ref.view is not None:
-        _, offset, size = ref.view
-        storage = storage[int(offset) : int(offset) + int(size)]
-    return storage
+# reading ----------------------------------------------------------------------------------------------------
+
+_CORRUPT = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    struct.error,
+    OverflowError,
+    MemoryError,
+    RuntimeError,  # torch's own checks on shapes and storages
+)
 
 
-_ALLOWED[("torch.storage", "_load_from_bytes")] = _load_legacy_storage
-
-
-def _describe_non_pickle(head: bytes) -> str | None:
+def _describe_non_pickle(head: bytes, file: BinaryIO) -> str | None:
+    """Say what a file is when it is evidently not a pickle."""
     if not head:
         return "the file is empty"
+    if head.startswith(b"\x80"):  # how pickles of protocol 2 and later start
+        return None
     if head.startswith(b"PK\x03\x04"):
-        return "it is a zip archive (a torch.save checkpoint?), not a network pickle"
+        try:
+            names = zipfile.ZipFile(file).namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            names = []
+        if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+            return (
+                "it is a torch.save checkpoint (a zip archive), not a network pickle; "
+                "official networks are .pkl files written by the StyleGAN training code"
+            )
+        return "it is a zip archive, not a network pickle"
     if head.startswith(b"\x89PNG"):
         return "it is a PNG image, not a network pickle"
     if head.startswith(b"\xff\xd8\xff"):
         return "it is a JPEG image, not a network pickle"
+    if head.startswith(b"\x1f\x8b"):
+        return "it is gzip-compressed; decompress it first"
     if len(head) >= 9 and head[8:9] == b"{":
-        return "it looks like a .safetensors file, not a pickle"
+        return "it is a .safetensors file, not a network pickle"
+    if head.lstrip().startswith(b"<"):
+        return "it is an HTML or XML page (a failed download?), not a network pickle"
     return None
 
 
 def read_network_pickle_from(file: BinaryIO, name: str) -> dict:
-    """Read an official network pickle from a binary file object; `name` is used in error messages."""
+    """Read an official network pickle from a binary file object; `name` identifies it in error messages.
+
+    Returns the pickled snapshot dict (typically G, D, G_ema, augment_pipe, training_set_kwargs, progress)
+    with networks as `PersistentObject` records, other modules as `InertObject` records, tensors as CPU
+    tensors and numpy values as numpy values. A file holding a single network object is returned as {"G": it}.
+    """
+    if not file.seekable():
+        file = io.BytesIO(file.read())
+    start = file.tell()
     head = file.read(16)
-    problem = _describe_non_pickle(head)
+    problem = _describe_non_pickle(head, file)
     if problem:
         raise StyleGANError(f"{name}: {problem}")
-    file.seek(0)
+    file.seek(start)
     try:
-        obj = _RestrictedUnpickler(file).load()
-    except ForbiddenGlobal as error:
-        raise StyleGANError(
-            f"refusing to load {name}: it names the global {error}, which is not allowed in a network pickle "
-            "(nothing from the file was run)"
-        ) from None
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, struct.error, IndexError,
-            AttributeError, KeyError, RuntimeError, MemoryError, OverflowError) as error:  # fmt: skip
+        obj = _NetworkUnpickler(file).load()
+    except RefusedContent as error:
+        raise StyleGANError(f"refusing to load {name}: {error} (nothing from the file was run)") from None
+    except UnsupportedContent as error:
+        raise StyleGANError(f"{name}: unsupported network pickle: it contains {error}") from None
+    except _CORRUPT as error:
         detail = str(error) or type(error).__name__
+        if not head.startswith(b"\x80"):
+            raise StyleGANError(f"{name}: not a network pickle ({detail})") from None
         raise StyleGANError(
-            f"{name}: not a readable network pickle (truncated or corrupt: {detail})"
+            f"{name}: the network pickle is truncated or corrupt ({detail}); try downloading it again"
         ) from None
     if isinstance(obj, PersistentObject):
         return {"G": obj}
+    if isinstance(obj, int) and obj == LEGACY_MAGIC:
+        raise StyleGANError(f"{name}: it is a torch.save file (legacy format), not a network pickle")
     if not isinstance(obj, dict):
-        raise StyleGANError(f"{name}: the pickle holds a {type(obj).__name__}, not a network snapshot dict")
+        raise StyleGANError(
+            f"{name}: the pickle holds a {type(obj).__name__}, not a network snapshot (a dict of networks)"
+        )
     return obj
 
 
 def read_network_pickle(path: str | Path) -> dict:
-    """Read an official network pickle file into records; raises StyleGANError naming the file on any problem."""
+    """Read an official network pickle file; see `read_network_pickle_from`. Problems raise StyleGANError."""
     path = Path(path)
     if not path.exists():
         raise StyleGANError(f"{path}: no such file")

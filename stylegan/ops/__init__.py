@@ -1,22 +1,14 @@
-"""Low-level ops with the official StyleGAN semantics.
+"""Low-level ops with the official StyleGAN2 / StyleGAN3 semantics.
 
-Each op is one call with a pure-PyTorch reference implementation behind it; `impl` selects the implementation
-('auto' picks the fastest available, today always the reference), so a fused CUDA kernel or a faster CPU path
-can be added later without touching the networks.
+Each op is one call with a pure-PyTorch reference implementation behind it. Its `impl` argument selects the
+implementation ('auto' picks the fastest available, today always 'ref'), so a fused CUDA kernel or a faster
+CPU path can be added later without touching the networks.
+
+The package exposes the modules, as the official `torch_utils.ops` does, so that `upfirdn2d.setup_filter(...)`
+reads the same; the functions live in them (`from stylegan.ops.upfirdn2d import upfirdn2d`). Re-exporting a
+function under its module's name would hide the module.
 """
 
-from stylegan.ops.bias_act import bias_act
-from stylegan.ops.conv2d_resample import conv2d_resample
-from stylegan.ops.filtered_lrelu import filtered_lrelu
-from stylegan.ops.upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from stylegan.ops import bias_act, conv2d_resample, filtered_lrelu, upfirdn2d
 
-__all__ = [
-    "bias_act",
-    "conv2d_resample",
-    "downsample2d",
-    "filter2d",
-    "filtered_lrelu",
-    "setup_filter",
-    "upfirdn2d",
-    "upsample2d",
-]
+__all__ = ["bias_act", "conv2d_resample", "filtered_lrelu", "upfirdn2d"]

@@ -1,4 +1,4 @@
-"""Bias, upsampling, leaky ReLU, clamp and downsampling: the alias-free nonlinearity of StyleGAN3."""
+"""The alias-free nonlinearity of StyleGAN3: bias, upsample, leaky ReLU, clamp, downsample."""
 
 from __future__ import annotations
 
@@ -8,45 +8,56 @@ import torch
 
 from stylegan.ops._dispatch import check_impl
 from stylegan.ops.bias_act import bias_act
-from stylegan.ops.upfirdn2d import filter_size, parse_padding, upfirdn2d
+from stylegan.ops.upfirdn2d import Padding, upfirdn2d
 
 
 def filtered_lrelu(
     x: torch.Tensor,  # [N, C, H, W]
-    fu: torch.Tensor | None = None,  # upsampling filter (1-D separable or 2-D); None = identity
-    fd: torch.Tensor | None = None,  # downsampling filter; None = identity
+    fu: torch.Tensor | None = None,  # upsampling filter: [n] separable or [height, width]; None = identity
+    fd: torch.Tensor | None = None,  # downsampling filter, same forms
     b: torch.Tensor | None = None,  # bias [C], added before upsampling
     up: int = 1,  # upsampling factor
     down: int = 1,  # downsampling factor
-    padding: int | list[int] = 0,  # padding of the upsampled signal: int, [x, y] or [x0, x1, y0, y1]
-    gain: float = math.sqrt(2),  # gain after the leaky ReLU
-    slope: float = 0.2,  # negative slope of the leaky ReLU
-    clamp: float | None = None,  # clamp after the gain; None = no clamping
-    flip_filter: bool = False,  # correlation instead of convolution with the filters
-    impl: str = "auto",
+    padding: Padding = 0,  # zeros added to the upsampled signal before fu; negative values crop
+    gain: float = math.sqrt(2),  # scale after the leaky ReLU
+    slope: float = 0.2,  # leaky ReLU slope for negative inputs
+    clamp: float | None = None,  # clamp the scaled activation to [-clamp, clamp]; None = no clamping
+    flip_filter: bool = False,  # False: convolution with fu and fd, True: correlation
+    impl: str = "auto",  # 'auto' or 'ref'
 ) -> torch.Tensor:
-    """x + b, upsampled through fu, leaky ReLU * gain, clamped, downsampled through fd.
+    """Add b; upsample by `up` through fu (gain up**2); leaky ReLU times gain; clamp; fd, keep every `down`-th.
 
-    The nonlinearity runs at the higher sampling rate so that the harmonics it creates can be removed by fd
-    before decimation (StyleGAN3, Sec. 3.2).
+    The nonlinearity runs at the higher rate so that fd can remove the high frequencies it creates before
+    decimation. Output size per axis: (in * up + pad_before + pad_after - (fu_taps - 1) - (fd_taps - 1)
+    + down - 1) // down.
     """
-    check_impl(impl)
+    check_impl(impl)  # only the reference implementation exists; a fused kernel would be chosen here
+    return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+
+
+def _filtered_lrelu_ref(
+    x: torch.Tensor,
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    b: torch.Tensor | None,
+    up: int,
+    down: int,
+    padding: Padding,
+    gain: float,
+    slope: float,
+    clamp: float | None,
+    flip_filter: bool,
+) -> torch.Tensor:
     if x.ndim != 4:
-        raise ValueError(f"x must be [N, C, H, W], got {list(x.shape)}")
+        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[1]):
+        raise ValueError(f"bias of shape {list(b.shape)} does not match the {x.shape[1]} channels of x")
     if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
-        raise ValueError(f"up and down must be positive ints, not {up!r} and {down!r}")
-    if gain <= 0 or slope < 0 or (clamp is not None and clamp < 0):
-        raise ValueError("gain must be positive, slope and clamp non-negative")
-    pad = parse_padding(padding)
-    fu_w, fu_h = filter_size(fu)
-    fd_w, fd_h = filter_size(fd)
-    height, width = x.shape[2:]
-    out_w = (width * up + pad[0] + pad[1] - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
-    out_h = (height * up + pad[2] + pad[3] - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
+        raise ValueError(f"up and down must be positive integers, not {up!r} and {down!r}")
+    if not gain > 0 or not slope >= 0 or (clamp is not None and not clamp >= 0):
+        raise ValueError(f"need gain > 0, slope >= 0 and clamp None or >= 0; got {gain}, {slope}, {clamp}")
 
     x = bias_act(x, b)
-    x = upfirdn2d(x, fu, up=up, padding=pad, gain=up**2, flip_filter=flip_filter)
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter)
     x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    x = upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
-    assert x.shape[2:] == (out_h, out_w), (x.shape, out_h, out_w)
-    return x
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)

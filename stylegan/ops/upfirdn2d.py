@@ -1,27 +1,54 @@
-"""Upsample, FIR filter, downsample: the resampling primitive of StyleGAN2 and StyleGAN3."""
+"""Upsample, FIR-filter, downsample: the resampling primitive of StyleGAN2 and StyleGAN3.
+
+Filter conventions (shared by every op in this package): a 1-D filter is separable and runs along x, then
+along y; a 2-D filter is indexed [y, x]. `flip_filter=False` is a true convolution, which mirrors the filter
+relative to torch's conv2d (a correlation); `flip_filter=True` is the correlation. The distinction matters only
+for asymmetric filters. Padding is counted on the upsampled signal; negative padding crops.
+"""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 from stylegan.ops._dispatch import check_impl
 
-Pair = int | tuple[int, int] | list[int]
+Factor = int | Sequence[int]  # one value for both axes, or [x, y]
+Padding = int | Sequence[int]  # p, [px, py] or [x_before, x_after, y_before, y_after]
+
+_CPU = torch.device("cpu")
 
 
-def _pair(value: Pair, what: str) -> tuple[int, int]:
-    """(x, y) from an int or an [x, y] pair."""
-    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{what} must be a positive int or [x, y] pair, not {value!r}")
-    return pair
+def _as_ints(value: int | Sequence[int], what: str) -> list[int]:
+    """[value] for a single integer (numpy integers included), else the sequence's items as ints."""
+    try:
+        return [operator.index(value)]
+    except TypeError:
+        pass
+    try:
+        return [operator.index(v) for v in value]
+    except TypeError:
+        raise ValueError(f"{what} must be an integer or a sequence of integers, not {value!r}") from None
 
 
-def parse_padding(padding: int | list[int] | tuple[int, ...]) -> tuple[int, int, int, int]:
-    """(x0, x1, y0, y1) from an int, an [x, y] pair or four values."""
-    if isinstance(padding, int):
-        return padding, padding, padding, padding
-    values = [int(p) for p in padding]
+def parse_scaling(factor: Factor, what: str = "scaling factor") -> tuple[int, int]:
+    """(x, y) factors from an int or an [x, y] pair; each at least 1."""
+    values = _as_ints(factor, what)
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise ValueError(f"{what} must be a positive int or an [x, y] pair, not {factor!r}")
+    return values[0], values[1]
+
+
+def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
+    """(x_before, x_after, y_before, y_after) from an int, an [x, y] pair or four values."""
+    values = _as_ints(padding, "padding")
+    if len(values) == 1:
+        return values[0], values[0], values[0], values[0]
     if len(values) == 2:
         return values[0], values[0], values[1], values[1]
     if len(values) == 4:
@@ -30,34 +57,40 @@ def parse_padding(padding: int | list[int] | tuple[int, ...]) -> tuple[int, int,
 
 
 def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
-    """(width, height) of a filter; 1-D filters are separable and square."""
+    """(width, height) of a filter; a separable 1-D filter is as tall as it is wide, None is 1x1."""
     if f is None:
         return 1, 1
-    if f.ndim not in (1, 2):
-        raise ValueError(f"filters are 1-D (separable) or 2-D, not {f.ndim}-D")
-    return f.shape[-1], f.shape[0]
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"a filter is a non-empty 1-D (separable) or 2-D tensor, not shape {list(f.shape)}")
+    return int(f.shape[-1]), int(f.shape[0])
 
 
 def setup_filter(
-    f,
-    device: torch.device | str = "cpu",
-    normalize: bool = True,  # scale the taps to sum to 1 (per axis for separable filters)
-    flip_filter: bool = False,
-    gain: float = 1,  # overall gain, split evenly over the axes of a separable filter
-    separable: bool | None = None,  # None: separable when f is 1-D and has at least 8 taps
+    f: torch.Tensor | np.ndarray | Sequence | float | None,  # [n] or [height, width] taps; None = identity
+    device: torch.device | str = _CPU,
+    normalize: bool = True,  # scale the taps so that a constant signal keeps its value
+    flip_filter: bool = False,  # mirror the taps along every axis
+    gain: float = 1,  # overall signal gain; a separable filter carries sqrt(gain) per axis
+    separable: bool | None = None,  # None: keep a 1-D filter separable only when it has 8 or more taps
 ) -> torch.Tensor:
-    """A float32 filter tensor ready for `upfirdn2d` from a list / array / tensor of taps (None = [1])."""
+    """A float32 filter for the ops in this package, from a list, array or tensor of taps.
+
+    A short 1-D filter becomes its 2-D outer product unless `separable=True`; one 2-D pass is cheaper than two
+    1-D passes when the filter is small. The input is never modified.
+    """
     if f is None:
         f = 1
-    f = torch.as_tensor(f, dtype=torch.float32)
+    f = torch.as_tensor(f, dtype=torch.float32).detach().clone()
     if f.ndim == 0:
-        f = f[None]
+        f = f.reshape(1)
     if f.ndim not in (1, 2) or f.numel() == 0:
-        raise ValueError("filters are non-empty 1-D or 2-D tap arrays")
+        raise ValueError(f"filter taps must be a non-empty 1-D or 2-D array, not shape {list(f.shape)}")
     if separable is None:
         separable = f.ndim == 1 and f.numel() >= 8
+    if separable and f.ndim == 2:
+        raise ValueError("a 2-D filter cannot be made separable; pass its 1-D taps instead")
     if f.ndim == 1 and not separable:
-        f = f.outer(f)
+        f = torch.outer(f, f)
     if normalize:
         f = f / f.sum()
     if flip_filter:
@@ -68,60 +101,93 @@ def setup_filter(
 
 def upfirdn2d(
     x: torch.Tensor,  # [N, C, H, W]
-    f: torch.Tensor | None,  # float32 filter: 1-D (applied along both axes) or 2-D; None = identity
-    up: Pair = 1,  # integer upsampling factor (zero insertion), int or [x, y]
-    down: Pair = 1,  # integer downsampling factor (decimation), int or [x, y]
-    padding: int | list[int] = 0,  # after upsampling: int, [x, y] or [x0, x1, y0, y1]; negative crops
-    flip_filter: bool = False,  # False: convolution (the filter is flipped); True: correlation
-    gain: float = 1,  # overall signal gain
-    impl: str = "auto",
+    f: torch.Tensor | None,  # filter from setup_filter(): [n] separable or [height, width]; None = identity
+    up: Factor = 1,  # upsampling by zero insertion: int or [x, y]
+    down: Factor = 1,  # downsampling by keeping every `down`-th sample: int or [x, y]
+    padding: Padding = 0,  # zeros added to the upsampled signal; negative values crop
+    flip_filter: bool = False,  # False: convolution with f, True: correlation
+    gain: float = 1,  # overall scale of the output
+    impl: str = "auto",  # 'auto' or 'ref'
 ) -> torch.Tensor:
-    """Upsample by zero insertion, pad, filter with f, then keep every `down`-th sample."""
-    check_impl(impl)
+    """Insert up-1 zeros after each sample, pad, filter (keeping only fully covered outputs), decimate.
+
+    Output size per axis: (in * up + pad_before + pad_after - (taps - 1) + down - 1) // down.
+    """
+    check_impl(impl)  # only the reference implementation exists; a fused kernel would be chosen here
+    return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def _upfirdn2d_ref(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: float,
+) -> torch.Tensor:
     if x.ndim != 4:
-        raise ValueError(f"x must be [N, C, H, W], got {list(x.shape)}")
+        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
-    if f.ndim not in (1, 2):
-        raise ValueError(f"filters are 1-D (separable) or 2-D, not {f.ndim}-D")
-    upx, upy = _pair(up, "up")
-    downx, downy = _pair(down, "down")
+    fw, fh = filter_size(f)
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
     batch, channels, height, width = x.shape
-    if width * upx + px0 + px1 < f.shape[-1] or height * upy + py0 + py1 < f.shape[0]:
-        raise ValueError("the padded, upsampled input is smaller than the filter")
+    if width * upx + px0 + px1 < fw or height * upy + py0 + py1 < fh:
+        raise ValueError(
+            f"the padded, upsampled input ({height * upy + py0 + py1}x{width * upx + px0 + px1}) "
+            f"is smaller than the {fh}x{fw} filter"
+        )
 
+    # Zero insertion: give every sample a trailing block of zeros, then fold the blocks back into the image.
     if upx > 1 or upy > 1:
         x = x.reshape(batch, channels, height, 1, width, 1)
         x = torch.nn.functional.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
         x = x.reshape(batch, channels, height * upy, width * upx)
+
     x = torch.nn.functional.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
 
-    f = (f * gain ** (f.ndim / 2)).to(x.dtype)
+    # The gain goes into the taps while they are still float32, so half-precision inputs lose nothing extra.
+    f = (f.to(x.device) * gain ** (f.ndim / 2)).to(x.dtype)
     if not flip_filter:
-        f = f.flip(list(range(f.ndim)))  # conv2d correlates; flipping makes it a true convolution
+        f = f.flip(list(range(f.ndim)))  # conv2d correlates; mirroring the taps turns it into a convolution
     if f.ndim == 2:
-        weight = f[None, None].expand(channels, 1, *f.shape)
-        x = torch.nn.functional.conv2d(x, weight, groups=channels)
+        x = torch.nn.functional.conv2d(x, f.expand(channels, 1, fh, fw), groups=channels)
     else:
-        taps = f[None, None].expand(channels, 1, f.shape[0])
-        x = torch.nn.functional.conv2d(x, taps.unsqueeze(2), groups=channels)
-        x = torch.nn.functional.conv2d(x, taps.unsqueeze(3), groups=channels)
+        x = torch.nn.functional.conv2d(x, f.expand(channels, 1, 1, fw), groups=channels)
+        x = torch.nn.functional.conv2d(x, f.reshape(fh, 1).expand(channels, 1, fh, 1), groups=channels)
     return x[:, :, ::downy, ::downx]
 
 
-def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
-    """Filter without resampling; padding is added so the output keeps the input size when padding=0."""
+def filter2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    padding: Padding = 0,  # on top of the padding that keeps the size
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Filter without resampling; with padding=0 the output has the input's size."""
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
     pad = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
-def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
-    """Upsample by `up` with filter f; the gain of up**2 keeps the signal's magnitude."""
-    upx, upy = _pair(up, "up")
+def upsample2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: Factor = 2,
+    padding: Padding = 0,  # on top of the padding that makes the output exactly `up` times larger
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Upsample through f; the extra gain of up_x * up_y makes up for the inserted zeros."""
+    upx, upy = parse_scaling(up, "up")
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
     pad = [
@@ -131,13 +197,21 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl="auto") ->
         py1 + (fh - upy) // 2,
     ]
     return upfirdn2d(
-        x, f, up=(upx, upy), padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl
+        x, f, up=[upx, upy], padding=pad, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl
     )
 
 
-def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.Tensor:
-    """Filter with f, then downsample by `down`."""
-    downx, downy = _pair(down, "down")
+def downsample2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    down: Factor = 2,
+    padding: Padding = 0,  # on top of the padding that makes the output exactly `down` times smaller
+    flip_filter: bool = False,
+    gain: float = 1,
+    impl: str = "auto",
+) -> torch.Tensor:
+    """Low-pass filter with f, then keep every `down`-th sample."""
+    downx, downy = parse_scaling(down, "down")
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
     pad = [
@@ -146,4 +220,4 @@ def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl="auto"
         py0 + (fh - downy + 1) // 2,
         py1 + (fh - downy) // 2,
     ]
-    return upfirdn2d(x, f, down=(downx, downy), padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
+    return upfirdn2d(x, f, down=[downx, downy], padding=pad, flip_filter=flip_filter, gain=gain, impl=impl)
