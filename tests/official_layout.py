@@ -48,10 +48,17 @@ def fake_persistence_module():
     _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
     module._reconstruct_persistent_obj = _reconstruct_persistent_obj
     package.persistence = module
-    saved = {name: sys.modules.get(name) for name in ("torch_utils", "torch_utils.persistence")}
-    sys.modules.update({"torch_utils": package, "torch_utils.persistence": module})
-    try:
+    with temporary_modules({"torch_utils": package, "torch_utils.persistence": module}):
         yield
+
+
+@contextlib.contextmanager
+def temporary_modules(modules: dict):
+    """Install `modules` in sys.modules for the duration, then restore whatever was there before."""
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
+    try:
+        yield modules
     finally:
         for name, previous in saved.items():
             if previous is None:

@@ -22,6 +22,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from official_layout import temporary_modules
 
 from stylegan.errors import StyleGANError
 from stylegan.io.official_pickle import (
@@ -90,16 +91,8 @@ def official_modules():
         "dill": _module("dill"),
         "dill._dill": dill,
     }
-    saved = {name: sys.modules.get(name) for name in modules}
-    sys.modules.update(modules)
-    try:
+    with temporary_modules(modules):
         yield modules
-    finally:
-        for name, previous in saved.items():
-            if previous is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = previous
 
 
 class Persistent:
