@@ -14,8 +14,11 @@ from stylegan.errors import StyleGANError
 USER_ERROR_EXIT_CODE = 2
 
 
+INTERRUPTED_EXIT_CODE = 130
+
+
 class _Group(click.Group):
-    """Prints a StyleGANError as one line (no traceback) and exits with code 2."""
+    """Prints a StyleGANError as one line (no traceback) and exits with code 2; Ctrl-C exits with 130."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -23,6 +26,11 @@ class _Group(click.Group):
         except StyleGANError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(USER_ERROR_EXIT_CODE)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: files already reported are complete; nothing partial was written", err=True
+            )
+            sys.exit(INTERRUPTED_EXIT_CODE)
 
 
 @click.group(cls=_Group)
@@ -93,6 +101,374 @@ def convert(source: Path, dest: Path) -> None:
     click.echo(
         f"wrote {written} ({G.architecture}, {G.img_resolution}x{G.img_resolution}, num_ws {G.num_ws})"
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Making images and videos
+
+
+def _network_option(function):
+    return click.option(
+        "--network",
+        "-n",
+        "network",
+        required=True,
+        help="A .safetensors file, an official .pkl, or a bundled model name (see `stylegan info`).",
+    )(function)
+
+
+def _device_option(function):
+    return click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(function)
+
+
+def _truncation_options(function):
+    function = click.option(
+        "--centroids",
+        type=click.Path(path_type=Path),
+        help="A .npy of W centroids [K, w_dim]: truncate towards the nearest one (multimodal truncation).",
+    )(function)
+    function = click.option("--cutoff", type=int, help="Truncate only the first N ws (default: all).")(
+        function
+    )
+    return click.option(
+        "--trunc",
+        "psi",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="Truncation psi: 1 none, 0 the centre.",
+    )(function)
+
+
+def _noise_options(function):
+    function = click.option(
+        "--noise-seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed of the noise for --noise-mode random.",
+    )(function)
+    return click.option(
+        "--noise-mode",
+        type=click.Choice(["const", "random", "none"]),
+        default="const",
+        show_default=True,
+        help="StyleGAN2 per-pixel noise (other models have none).",
+    )(function)
+
+
+def _load_for_rendering(network: str, device: str, psi: float, cutoff: int | None, centroids: Path | None):
+    """The generator on its device, the checked truncation cutoff, and the centroids tensor (or None)."""
+    import torch
+
+    import stylegan
+    from stylegan.latent import load_centroids
+
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise StyleGANError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise StyleGANError("CUDA is not available on this machine; use --device cpu")
+    G = stylegan.load(network, device=device).eval()
+    if cutoff is not None and not 0 <= cutoff <= G.num_ws:
+        raise StyleGANError(
+            f"cutoff {cutoff} is out of range: this model has {G.num_ws} ws (0 to {G.num_ws})"
+        )
+    centroid_tensor = None if centroids is None else load_centroids(centroids, G.w_dim, device)
+    return G, cutoff, centroid_tensor
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr with the two ways the library reports progress."""
+
+    def __init__(self, description: str, total: int):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), "eta")
+        self._progress = Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True))
+        self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._progress.__exit__(*exc_info)
+
+    def advance(self, steps: int = 1) -> None:
+        self._progress.advance(self._task, steps)
+
+    def report(self, done: int, total: int) -> None:
+        """A `progress(done, total)` callback."""
+        self._progress.update(self._task, completed=done, total=total)
+
+
+@main.command()
+@_network_option
+@click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42.")
+@click.option(
+    "--class", "class_spec", help="Class number or (part of a) name; default: each seed's own draw."
+)
+@_truncation_options
+@_noise_options
+@click.option("--outdir", required=True, type=click.Path(path_type=Path), help="Folder for the images.")
+@click.option("--grid", help="Also write grid.png with all images, columns x rows, e.g. 4x2.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
+@_device_option
+def generate(
+    network, seeds, class_spec, psi, cutoff, centroids, noise_mode, noise_seed, outdir, grid, batch, device
+):
+    """Generate one PNG per seed (seed0042.png, or seed0042-class0207.png for class-conditional models)."""
+    import numpy as np
+    import torch
+
+    from stylegan.images import make_grid, parse_grid, save_image, to_uint8
+    from stylegan.latent import (
+        map_to_w,
+        one_hot,
+        parse_int_list,
+        resolve_class,
+        seed_classes,
+        synthesize,
+        z_from_seeds,
+    )
+
+    seed_list = parse_int_list(seeds)
+    grid_shape = parse_grid(grid) if grid else None
+    if grid_shape and len(seed_list) > grid_shape[0] * grid_shape[1]:
+        raise StyleGANError(
+            f"a {grid} grid holds {grid_shape[0] * grid_shape[1]} images, not {len(seed_list)}"
+        )
+    G, cutoff, centroid_tensor = _load_for_rendering(network, device, psi, cutoff, centroids)
+    class_index = None if class_spec is None else resolve_class(G, class_spec)
+    classes = seed_classes(G, seed_list, class_index)
+    written, images = [], []
+    with _ProgressBar("generating", len(seed_list)) as bar:
+        for start in range(0, len(seed_list), batch):
+            batch_seeds, batch_classes = seed_list[start : start + batch], classes[start : start + batch]
+            with torch.no_grad():
+                z = z_from_seeds(batch_seeds, G.z_dim, G.mapping.w_avg.device)
+                ws = map_to_w(G, z, one_hot(batch_classes, G.c_dim, z.device), psi, cutoff, centroid_tensor)
+                pixels = to_uint8(synthesize(G, ws, noise_mode, noise_seed))
+            for seed, class_index_, image in zip(batch_seeds, batch_classes, pixels, strict=True):
+                name = f"seed{seed:04d}" + (f"-class{class_index_:04d}" if G.c_dim else "") + ".png"
+                written.append(save_image(image, outdir / name))
+            images.extend(pixels)
+            bar.advance(len(batch_seeds))
+    click.echo(f"wrote {len(written)} images to {outdir}")
+    if grid_shape:
+        path = save_image(make_grid(np.stack(images), *grid_shape), outdir / "grid.png")
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@_network_option
+@click.option(
+    "--rows", "row_seeds", required=True, help="Seeds of the rows: they give the ws outside --layers."
+)
+@click.option(
+    "--cols", "col_seeds", required=True, help="Seeds of the columns: they give the ws in --layers."
+)
+@click.option(
+    "--layers", default="coarse", show_default=True, help="coarse, middle, fine, all, or w indices like 0-5."
+)
+@click.option(
+    "--class", "class_spec", help="Class number or (part of a) name; default: each seed's own draw."
+)
+@_truncation_options
+@_noise_options
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The grid, a .png file.")
+@_device_option
+def mix(
+    network,
+    row_seeds,
+    col_seeds,
+    layers,
+    class_spec,
+    psi,
+    cutoff,
+    centroids,
+    noise_mode,
+    noise_seed,
+    out,
+    device,
+):
+    """Style-mixing grid: the top row shows the column seeds, the left column the row seeds, and each cell the
+    row seed with the chosen layers' ws taken from the column seed."""
+    import numpy as np
+    import torch
+
+    from stylegan.images import make_grid, save_image, to_uint8
+    from stylegan.latent import (
+        map_to_w,
+        one_hot,
+        parse_int_list,
+        parse_layers,
+        resolve_class,
+        seed_classes,
+        style_mix,
+        synthesize,
+        z_from_seeds,
+    )
+
+    rows, cols = parse_int_list(row_seeds), parse_int_list(col_seeds)
+    if out.suffix.lower() != ".png":
+        raise StyleGANError(f"{out}: the grid is written as PNG; use the .png suffix")
+    G, cutoff, centroid_tensor = _load_for_rendering(network, device, psi, cutoff, centroids)
+    layer_list = parse_layers(layers, G.num_ws)
+    class_index = None if class_spec is None else resolve_class(G, class_spec)
+    seeds = rows + cols
+    with torch.no_grad():
+        z = z_from_seeds(seeds, G.z_dim, G.mapping.w_avg.device)
+        c = one_hot(seed_classes(G, seeds, class_index), G.c_dim, z.device)
+        ws = map_to_w(G, z, c, psi, cutoff, centroid_tensor)
+        row_ws, col_ws = ws[: len(rows)], ws[len(rows) :]
+        cell_ws = torch.cat([style_mix(row_ws[i : i + 1], col_ws, layer_list) for i in range(len(rows))])
+        all_ws = torch.cat([col_ws, row_ws, cell_ws])
+        pixels = []
+        with _ProgressBar("mixing", len(all_ws)) as bar:
+            for chunk in all_ws.split(8):
+                pixels.append(to_uint8(synthesize(G, chunk, noise_mode, noise_seed)))
+                bar.advance(len(chunk))
+    pixels = np.concatenate(pixels)
+    col_images, row_images = pixels[: len(cols)], pixels[len(cols) : len(cols) + len(rows)]
+    cell_images = pixels[len(cols) + len(rows) :].reshape(len(rows), len(cols), *pixels.shape[1:])
+    blank = np.zeros_like(pixels[:1])
+    tiles = [blank, col_images] + [
+        np.concatenate([row_images[i : i + 1], cell_images[i]]) for i in range(len(rows))
+    ]
+    path = save_image(make_grid(np.concatenate(tiles), len(cols) + 1, len(rows) + 1), out)
+    click.echo(f"wrote {path} ({len(rows)} rows x {len(cols)} columns, layers {_ranges(layer_list)})")
+
+
+@main.command()
+@_network_option
+@click.option("--seeds", required=True, help="Keyframe seeds; with --grid, consecutive runs go to each cell.")
+@click.option(
+    "--classes", "class_list", help="One class per seed (numbers, ranges or names), or one for all."
+)
+@click.option("--frames-per-transition", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--easing", type=click.Choice(["linear", "cubic"]), default="cubic", show_default=True)
+@click.option(
+    "--space",
+    type=click.Choice(["w", "z"]),
+    default="w",
+    show_default=True,
+    help="w: blend the keyframes' ws; z: slerp z and blend the class embeddings (class interpolation).",
+)
+@click.option("--loop", is_flag=True, help="Go back to the first keyframe at the end, for a seamless loop.")
+@click.option("--grid", default="1x1", show_default=True, help="Cells of the video, columns x rows.")
+@_truncation_options
+@click.option("--fps", type=float, default=30, show_default=True)
+@click.option(
+    "--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="H.264 quality, 0 lossless."
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The video, an .mp4 file.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
+@_device_option
+def video(
+    network,
+    seeds,
+    class_list,
+    frames_per_transition,
+    easing,
+    space,
+    loop,
+    grid,
+    psi,
+    cutoff,
+    centroids,
+    fps,
+    crf,
+    out,
+    batch,
+    device,
+):
+    """An interpolation video through keyframe seeds (H.264 mp4, yuv420p: any player opens it)."""
+    from stylegan.images import parse_grid
+    from stylegan.latent import Endpoint, keyframe_path, parse_class_list, parse_int_list
+    from stylegan.video import VideoWriter, path_frames
+
+    seed_list = parse_int_list(seeds)
+    columns, rows = parse_grid(grid)
+    cells = columns * rows
+    if len(seed_list) % cells:
+        raise StyleGANError(f"a {grid} grid needs a multiple of {cells} seeds, got {len(seed_list)}")
+    writer = VideoWriter(out, fps=fps, crf=crf)  # checks the suffix, fps and crf before the model loads
+    G, cutoff, centroid_tensor = _load_for_rendering(network, device, psi, cutoff, centroids)
+    classes = [None] * len(seed_list)
+    if class_list is not None:
+        classes = parse_class_list(G, class_list)
+        if len(classes) == 1:
+            classes = classes * len(seed_list)
+        if len(classes) != len(seed_list):
+            raise StyleGANError(
+                f"give one class per seed ({len(seed_list)}) or one for all, not {len(classes)}"
+            )
+    endpoints = [Endpoint(seed=seed, class_index=c) for seed, c in zip(seed_list, classes, strict=True)]
+    keyframes = len(seed_list) // cells
+    cell_keys = [endpoints[i * keyframes : (i + 1) * keyframes] for i in range(cells)]
+    path = keyframe_path(keyframes, frames_per_transition, easing, loop)
+    frames = path_frames(G, cell_keys, path, columns, rows, space, psi, cutoff, centroid_tensor, batch)
+    with writer, _ProgressBar("rendering", path.num_frames) as bar:
+        for frame in frames:
+            writer.write(frame)
+            bar.advance()
+    seconds = path.num_frames / fps
+    click.echo(f"wrote {out} ({path.num_frames} frames, {seconds:.1f} s at {fps:g} fps)")
+
+
+@main.command()
+@_network_option
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="The centroids, a .npy file.")
+@click.option(
+    "--samples", type=click.IntRange(min=1), default=100_000, show_default=True, help="ws to sample."
+)
+@click.option("--centroids", "num_centroids", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--class", "class_spec", help="Sample only this class (default: classes drawn uniformly).")
+@click.option(
+    "--iterations", type=click.IntRange(min=1), default=30, show_default=True, help="k-means rounds."
+)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@_device_option
+def centroids(network, out, samples, num_centroids, class_spec, iterations, seed, device):
+    """Compute W centroids for multimodal truncation (k-means on sampled ws; the official ImageNet file used
+    600k samples and 10k centroids)."""
+    import numpy as np
+
+    from stylegan.io.atomic import atomic_path
+    from stylegan.latent import compute_centroids, resolve_class
+
+    if out.suffix != ".npy":
+        raise StyleGANError(f"{out}: centroids are written as .npy; use that suffix")
+    G, _, _ = _load_for_rendering(network, device, 1.0, None, None)
+    class_index = None if class_spec is None else resolve_class(G, class_spec)
+    with _ProgressBar("sampling, k-means", 1) as bar:
+        result = compute_centroids(
+            G, samples, num_centroids, seed, class_index, iterations, progress=bar.report
+        )
+    with atomic_path(out) as tmp_path, tmp_path.open("wb") as f:
+        np.save(f, result)
+    click.echo(f"wrote {out} ({result.shape[0]} centroids of {result.shape[1]} dimensions)")
+
+
+def _ranges(indices: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
+    parts, start = [], None
+    for position, value in enumerate(indices):
+        if start is None:
+            start = value
+        if position + 1 == len(indices) or indices[position + 1] != value + 1:
+            parts.append(str(start) if start == value else f"{start}-{value}")
+            start = None
+    return ",".join(parts)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ so loading never runs code from the file."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import safetensors
@@ -13,6 +11,7 @@ import safetensors.torch
 import torch
 
 from stylegan.errors import StyleGANError
+from stylegan.io.atomic import atomic_path
 from stylegan.networks.generator import Generator
 
 FORMAT_NAME = "stylegan-studio"
@@ -34,15 +33,8 @@ def save_checkpoint(G: Generator, path: str | Path, **metadata) -> Path:
         "metadata": json.dumps(merged),
     }
     tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in G.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        safetensors.torch.save_file(tensors, tmp_name, metadata=header)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp_path:
+        safetensors.torch.save_file(tensors, str(tmp_path), metadata=header)
     return path
 
 

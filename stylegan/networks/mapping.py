@@ -65,9 +65,9 @@ class MappingNetwork(torch.nn.Module):
         self.register_buffer("w_avg", torch.zeros([c_dim, w_dim] if self.per_class_center else [w_dim]))
 
     def embed_class(self, c: torch.Tensor) -> torch.Tensor:
-        """Normalised class embedding of one-hot (or soft, for 'linear') labels c [N, c_dim]."""
+        """Normalised class embedding of labels c [N, c_dim] (see `class_rows` for class weights)."""
         if self.class_embedding == "table":
-            y = self.embed_proj(self.embed(c.argmax(1)))
+            y = self.embed_proj(class_rows(self.embed.weight[: self.c_dim], c))
         else:
             y = self.embed(c.to(torch.float32))
         return normalize_2nd_moment(y)
@@ -75,13 +75,13 @@ class MappingNetwork(torch.nn.Module):
     def class_centers(self, c: torch.Tensor) -> torch.Tensor:
         """The truncation centre of each sample: its class's w_avg, or the global one. [N, w_dim]"""
         if self.per_class_center:
-            return self.w_avg[c.argmax(1)]
+            return class_rows(self.w_avg, c)
         return self.w_avg.unsqueeze(0).expand(c.shape[0], -1)
 
     def forward(
         self,
         z: torch.Tensor,  # [N, z_dim]
-        c: torch.Tensor | None,  # [N, c_dim] one-hot; may be None or [N, 0] when unconditional
+        c: torch.Tensor | None,  # [N, c_dim] one-hot or class weights; None or [N, 0] when unconditional
         truncation_psi: float = 1.0,  # 1 = no truncation, 0 = the centre
         truncation_cutoff: int | None = None,  # truncate only the first this many ws (None: all)
         update_emas: bool = False,  # track w_avg (training)
@@ -125,3 +125,15 @@ class MappingNetwork(torch.nn.Module):
             f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "
             f"class_embedding={self.class_embedding}"
         )
+
+
+def class_rows(table: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Rows of a per-class table [c_dim, F] for labels c [N, c_dim].
+
+    One-hot labels look their row up, as the official code does. Any other rows of c are class weights
+    (summing to 1, e.g. (1 - t) * one_hot(a) + t * one_hot(b)) and give the weighted sum of rows: a point
+    between classes, which is how class interpolation moves continuously from one class to another.
+    """
+    if bool((((c == 0) | (c == 1)).all(dim=1) & (c.sum(dim=1) == 1)).all()):
+        return table[c.argmax(dim=1)]
+    return c.to(table.dtype) @ table

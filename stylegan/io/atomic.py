@@ -1,0 +1,36 @@
+"""Write files whole or not at all: into a temporary name next to the destination, renamed when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from stylegan.errors import StyleGANError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in `path`'s folder; when the block ends normally it replaces `path`.
+
+    On any exception, Ctrl-C included, the temporary file is removed and an existing `path` is untouched.
+    A folder that cannot be created or written raises a StyleGANError naming the path.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent
+        )
+    except OSError as error:
+        raise StyleGANError(f"{path}: cannot write there ({error.strerror or error})") from None
+    os.close(handle)
+    tmp_path = Path(tmp_name)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
