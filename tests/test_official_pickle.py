@@ -79,7 +79,13 @@ def official_modules():
     util = _module("dnnlib.util", EasyDict=_EasyDict)
     projector = _module("pg_modules.projector", F_RandomProj=_FeatureProjector)
     dill = _module(
-        "dill._dill", "_create_code", "_create_function", "_import_module", "_load_type", "_create_array"
+        "dill._dill",
+        "_create_code",
+        "_create_function",
+        "_import_module",
+        "_get_attr",
+        "_load_type",
+        "_create_array",
     )
     modules = {
         "torch_utils": _module("torch_utils"),
@@ -471,6 +477,29 @@ def test_dill_closures_and_attribute_lookups_stay_inert(tmp_path):
     assert isinstance(D["call"], InertObject) and D["call"].qualname == "builtins.getattr(...)"
     assert D["call"].args == (f"touch {marker}",)
     assert not marker.exists()
+
+
+def test_dill_module_attributes_resolve_through_the_allow_list():
+    """dill pickles numpy's scalar as _get_attr(_import_module('numpy.core._multiarray_umath'), 'scalar'), as
+    in every StyleGAN-XL snapshot (conv_clamp and other options are numpy scalars). That must give the real
+    scalar; an attribute of any other module stays an inert record, looked up nowhere."""
+
+    def make():
+        dill = sys.modules["dill._dill"]
+        scalar_function = _Call(
+            dill._get_attr, _Call(dill._import_module, "numpy.core._multiarray_umath"), "scalar"
+        )
+        _, (dtype, data) = np.float64(256.0).__reduce__()
+        system = _Call(dill._get_attr, _Call(dill._import_module, "os"), "system")
+        return {
+            "G_ema": Persistent("Generator", {"conv_clamp": _Call(scalar_function, dtype, data)}),
+            "call": _Call(system, "true"),
+        }
+
+    read = _read(_dumps(make))
+    clamp = read["G_ema"].state["conv_clamp"]
+    assert type(clamp) is np.float64 and clamp == 256.0
+    assert isinstance(read["call"], InertObject) and read["call"].args == ("true",)
 
 
 # numpy ------------------------------------------------------------------------------------------------------

@@ -252,6 +252,34 @@ def _reconstructor(cls: Any, base: Any, state: Any) -> Any:
     raise pickle.UnpicklingError("object reconstruction of a class that is not inert")
 
 
+@dataclass(frozen=True)
+class _ModuleName:
+    """What dill's _import_module gives back here: only a name. Nothing is imported; `_dill_get_attr` looks
+    attributes up through the same table as any other global."""
+
+    name: str
+
+
+def _dill_import_module(name: Any, safe: Any = False) -> _ModuleName:
+    if not isinstance(name, str):
+        raise pickle.UnpicklingError("malformed dill module reference")
+    return _ModuleName(name)
+
+
+def _dill_get_attr(owner: Any, name: Any) -> Any:
+    """dill pickles some functions (numpy's scalar, in StyleGAN-XL snapshots) as getattr(module, name).
+
+    A module attribute resolves like a global: allowed ones are real, the rest stay inert records (as do
+    attributes of records), so nothing is looked up in a real module.
+    """
+    if isinstance(owner, _ModuleName) and isinstance(name, str):
+        try:
+            return _resolve_global(owner.name, name)
+        except ForbiddenGlobal:
+            pass
+    return _inert_class("dill._dill._get_attr")(owner, name)
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
     **TENSOR_GLOBALS,
@@ -271,10 +299,13 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _numpy_dtype,
     ("dill._dill", "_create_array"): _dill_array,
+    ("dill._dill", "_import_module"): _dill_import_module,
+    ("dill._dill", "_get_attr"): _dill_get_attr,
 }
 for _package in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 spell its internals differently
-    _ALLOWED[(f"{_package}.multiarray", "_reconstruct")] = _numpy_reconstruct
-    _ALLOWED[(f"{_package}.multiarray", "scalar")] = _numpy_scalar
+    for _module in ("multiarray", "_multiarray_umath"):  # dill names the module a function lives in
+        _ALLOWED[(f"{_package}.{_module}", "_reconstruct")] = _numpy_reconstruct
+        _ALLOWED[(f"{_package}.{_module}", "scalar")] = _numpy_scalar
     _ALLOWED[(f"{_package}.numeric", "_frombuffer")] = _numpy_frombuffer
 
 _TORCH_DTYPES = {name: value for name, value in vars(torch).items() if isinstance(value, torch.dtype)}
