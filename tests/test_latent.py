@@ -1,5 +1,7 @@
 """The latent toolkit: seeds, classes, truncation, interpolation, keyframe paths and style mixing."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -347,3 +349,20 @@ def test_style_mixing_changes_only_the_chosen_layers(G):
     assert not torch.equal(synthesize(G, mixed), synthesize(G, ws[:1]))
     # one row against several columns broadcasts
     assert style_mix(ws[:1], ws, [0]).shape == ws.shape
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_toolkit_gives_the_same_latents_on_cuda(G):
+    cuda = copy.deepcopy(G).cuda()
+    ends = [Endpoint(seed=1, class_index=0), Endpoint(seed=2), Endpoint(seed=3, class_index=4)]
+    path = keyframe_path(3, 4, "cubic", loop=True)
+    centroids = torch.from_numpy(compute_centroids(cuda, 200, 3, iterations=5))
+    assert centroids.shape == (3, G.w_dim)
+    for space in ("w", "z"):
+        on_gpu = path_ws(cuda, ends, path, space=space, psi=0.7, centroids=centroids.cuda())
+        on_cpu = path_ws(G, ends, path, space=space, psi=0.7, centroids=centroids)
+        torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-4, atol=1e-4)
+    noisy = tiny_generator("stylegan2", c_dim=0).cuda()
+    ws = map_to_w(noisy, z_from_seeds([1], noisy.z_dim, "cuda"), one_hot([0], 0, "cuda"))
+    assert torch.equal(synthesize(noisy, ws, "random", 3), synthesize(noisy, ws, "random", 3))
