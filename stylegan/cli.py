@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stylegan.errors import StyleGANError
+from stylegan.latent import EASINGS, SPACES
+from stylegan.networks.stylegan2 import NOISE_MODES
 
 USER_ERROR_EXIT_CODE = 2
 
@@ -150,7 +152,7 @@ def _noise_options(function):
     )(function)
     return click.option(
         "--noise-mode",
-        type=click.Choice(["const", "random", "none"]),
+        type=click.Choice(NOISE_MODES),
         default="const",
         show_default=True,
         help="StyleGAN2 per-pixel noise (other models have none).",
@@ -355,10 +357,10 @@ def mix(
     "--classes", "class_list", help="One class per seed (numbers, ranges or names), or one for all."
 )
 @click.option("--frames-per-transition", type=click.IntRange(min=1), default=60, show_default=True)
-@click.option("--easing", type=click.Choice(["linear", "cubic"]), default="cubic", show_default=True)
+@click.option("--easing", type=click.Choice(EASINGS), default="cubic", show_default=True)
 @click.option(
     "--space",
-    type=click.Choice(["w", "z"]),
+    type=click.Choice(SPACES),
     default="w",
     show_default=True,
     help="w: blend the keyframes' ws; z: slerp z and blend the class embeddings (class interpolation).",

@@ -21,11 +21,11 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.networks.generator import Generator
+from stylegan.networks.stylegan2 import NOISE_MODES
 
 MAX_SEED = 2**32 - 1  # numpy.random.RandomState takes seeds in [0, 2**32)
 EASINGS = ("linear", "cubic")
 SPACES = ("w", "z")
-NOISE_MODES = ("const", "random", "none")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Lists of integers: seeds, classes, layers
@@ -276,11 +276,6 @@ def synthesize(
 
 # ---------------------------------------------------------------------------------------------------------------
 # Interpolation
-
-
-def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """Linear interpolation; exactly a at t = 0 and exactly b at t = 1."""
-    return torch.lerp(a, b, torch.as_tensor(t, dtype=a.dtype, device=a.device))
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
