@@ -347,7 +347,9 @@ def mix(
         np.concatenate([row_images[i : i + 1], cell_images[i]]) for i in range(len(rows))
     ]
     path = save_image(make_grid(np.concatenate(tiles), len(cols) + 1, len(rows) + 1), out)
-    click.echo(f"wrote {path} ({len(rows)} rows x {len(cols)} columns, layers {_ranges(layer_list)})")
+    click.echo(
+        f"wrote {path} ({_count(len(rows), 'row')} x {_count(len(cols), 'column')}, layers {_ranges(layer_list)})"
+    )
 
 
 @main.command()
@@ -459,6 +461,10 @@ def centroids(network, out, samples, num_centroids, class_spec, iterations, seed
     with atomic_path(out) as tmp_path, tmp_path.open("wb") as f:
         np.save(f, result)
     click.echo(f"wrote {out} ({result.shape[0]} centroids of {result.shape[1]} dimensions)")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _ranges(indices: list[int]) -> str:
