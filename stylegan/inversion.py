@@ -1,0 +1,427 @@
+"""Inversion: find the latent that makes the generator draw a given image, then optionally fine-tune the
+generator around it (pivotal tuning, PTI).
+
+Both run one step at a time (`Projector.step`, `PivotalTuner.step`), so the visualizer can show the current
+reconstruction between frames; `invert` and `pivotal_tuning` run them to the end. The schedule follows the
+official StyleGAN-XL projector (Adam, lr 0.1, 5 % warm-up, cosine ramp-down over the last 25 %); StyleGAN2 models
+also optimise their noise maps with the StyleGAN2 noise regulariser.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylegan.errors import StyleGANError
+from stylegan.io.atomic import atomic_path
+from stylegan.latent import one_hot, resolve_class
+from stylegan.networks.generator import Generator
+from stylegan.perceptual import ReconstructionLoss, psnr
+
+SPACES = ("w", "w+")
+CLASSIFIER_NAME = "deit_base_distilled_patch16_224"  # the official projector's class guesser
+W_STATISTICS_SAMPLES = (
+    10_000  # samples for the spread of w (the StyleGAN2 w-noise ramp), as the official code
+)
+NOISE_REGULARIZE_WEIGHT = 1e5
+INITIAL_W_NOISE = 0.05
+W_NOISE_RAMP = 0.75
+LR_RAMPUP = 0.05
+LR_RAMPDOWN = 0.25
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Targets
+
+
+def load_target(path: str | Path, resolution: int, channels: int = 3) -> torch.Tensor:
+    """An image file as a target [1, channels, resolution, resolution] in [-1, 1].
+
+    Any format Pillow reads; EXIF orientation applied; transparency composited on white; 16-bit images keep
+    their precision until the end; centre crop to a square, then a Lanczos resize.
+    """
+    import PIL.Image
+    import PIL.ImageOps
+
+    path = Path(path)
+    try:
+        with PIL.Image.open(path) as opened:
+            image = PIL.ImageOps.exif_transpose(opened)
+            image.load()
+    except FileNotFoundError:
+        raise StyleGANError(f"{path}: no such image") from None
+    except IsADirectoryError:
+        raise StyleGANError(f"{path}: is a directory, not an image") from None
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise StyleGANError(f"{path}: not an image this program can read ({error})") from None
+    planes = _float_planes(image)  # [C, H, W] in [0, 1]
+    height, width = planes.shape[1:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    planes = planes[:, top : top + side, left : left + side]
+    resized = [
+        np.asarray(PIL.Image.fromarray(plane, mode="F").resize((resolution, resolution), PIL.Image.LANCZOS))
+        for plane in planes
+    ]
+    pixels = np.clip(np.stack(resized), 0, 1)
+    if channels == 1 and pixels.shape[0] == 3:
+        pixels = (pixels * np.array([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdims=True)
+    elif channels == 3 and pixels.shape[0] == 1:
+        pixels = pixels.repeat(3, axis=0)
+    return torch.from_numpy(pixels.astype(np.float32) * 2 - 1).unsqueeze(0)
+
+
+def _float_planes(image) -> np.ndarray:
+    """Colour planes [C, H, W] float32 in [0, 1]: C = 1 for grey images, 3 otherwise."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float32)
+        return (values / (65535.0 if values.max() > 255 else 255.0))[None]
+    if image.mode == "F":
+        return np.clip(np.asarray(image, dtype=np.float32), 0, 1)[None]
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    grey = image.mode in ("L", "LA", "1")
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+        alpha = rgba[:, :, 3:]
+        rgb = rgba[:, :, :3] * alpha + (1 - alpha)  # on white
+        return rgb[:, :, :1].transpose(2, 0, 1) if grey else rgb.transpose(2, 0, 1)
+    if grey:
+        return (np.asarray(image.convert("L"), dtype=np.float32) / 255)[None]
+    return np.asarray(image.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Start point and class
+
+
+def infer_classes(G: Generator, target: torch.Tensor, loss: ReconstructionLoss, keep: int = 3) -> list[int]:
+    """The classes whose centres (w_avg[c]) draw images closest to the target, best first.
+
+    This is the fallback for a pretrained classifier: it needs nothing but the generator, and costs one
+    synthesis per class.
+    """
+    device = G.mapping.w_avg.device
+    scores = []
+    with torch.no_grad():
+        for start in range(0, G.c_dim, 16):
+            classes = list(range(start, min(start + 16, G.c_dim)))
+            centres = G.mapping.class_centers(one_hot(classes, G.c_dim, device))
+            images = G.synthesis(centres.unsqueeze(1).repeat(1, G.num_ws, 1))
+            scores.append(loss(images, target.to(device)))
+    return torch.cat(scores).argsort()[:keep].tolist()
+
+
+def resolve_start_class(G: Generator, spec: str | int | None, target: torch.Tensor, loss: ReconstructionLoss):
+    """(class index or None, how it was chosen) for --class auto|N|name on G."""
+    if G.c_dim == 0:
+        if spec not in (None, "auto"):
+            raise StyleGANError("this model is not class-conditional: leave out the class")
+        return None, "unconditional"
+    if spec not in (None, "auto"):
+        return resolve_class(G, spec), "given"
+    if G.c_dim == 1000:
+        classifier, _ = load_classifier(G.mapping.w_avg.device)
+        if classifier is not None:
+            return classify(classifier, target)[0], f"classifier {CLASSIFIER_NAME}"
+    candidates = infer_classes(G, target, loss)
+    return candidates[0], f"closest class centres {candidates}"
+
+
+def classifier_checkpoint_path() -> Path | None:
+    """The classifier's weights: $STYLEGAN_CLASSIFIER, else timm's copy in the Hugging Face cache (no download)."""
+    override = os.environ.get("STYLEGAN_CLASSIFIER")
+    if override:
+        return Path(override)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(f"timm/{CLASSIFIER_NAME}.fb_in1k", "model.safetensors")
+    return Path(found) if isinstance(found, str) else None
+
+
+def load_classifier(device: str | torch.device = "cpu"):
+    """The ImageNet classifier the official projector uses (DeiT through timm), when its weights are here."""
+    path = classifier_checkpoint_path()
+    if path is None or not path.is_file():
+        return None, f"no local weights for {CLASSIFIER_NAME}"
+    try:
+        import timm
+
+        model = timm.create_model(
+            CLASSIFIER_NAME, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))
+        )
+    except (ImportError, OSError, RuntimeError, ValueError) as error:
+        return None, f"{CLASSIFIER_NAME} could not load {path} ({error})"
+    return model.eval().requires_grad_(False).to(device), f"{CLASSIFIER_NAME} from {path}"
+
+
+def classify(classifier: torch.nn.Module, target: torch.Tensor, keep: int = 3) -> list[int]:
+    """The classifier's most likely ImageNet classes for the target, as the official projector feeds it
+    (the [-1, 1] image resized to 224)."""
+    with torch.no_grad():
+        image = torch.nn.functional.interpolate(target.to(torch.float32), size=(224, 224))
+        logits = classifier(image.to(next(classifier.parameters()).device))
+    return logits[0].argsort(descending=True)[:keep].tolist()
+
+
+def learning_rate(step: int, num_steps: int, initial: float = 0.1) -> float:
+    """The official projector's schedule: linear warm-up over the first 5 %, cosine ramp-down over the last 25 %."""
+    t = step / num_steps
+    ramp = min(1.0, (1.0 - t) / LR_RAMPDOWN)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return initial * ramp * min(1.0, t / LR_RAMPUP)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Projection
+
+
+@dataclasses.dataclass
+class StepReport:
+    step: int  # steps done, counting this one
+    loss: float  # of the image before this step's update
+    psnr: float  # dB, same image
+    lr: float
+
+
+class Projector:
+    """Optimises a latent so that G draws `target`, one `step()` at a time.
+
+    space 'w' optimises one w broadcast to every layer (as the paper); 'w+' one w per layer. The start is the
+    class centre w_avg[c] (or the global w_avg). `best_ws` always holds the ws with the lowest loss seen, so a
+    run stopped early still has a result. The same seed gives the same steps.
+    """
+
+    def __init__(
+        self,
+        G: Generator,
+        target: torch.Tensor,  # [1, C, H, W] in [-1, 1]
+        loss: ReconstructionLoss,
+        class_index: int | None = None,
+        space: str = "w+",
+        num_steps: int = 1000,
+        seed: int = 0,
+        initial_lr: float = 0.1,
+    ):
+        if space not in SPACES:
+            raise StyleGANError(f"unknown inversion space {space!r}: use w or w+")
+        if num_steps < 1:
+            raise StyleGANError("the number of steps must be at least 1")
+        device = G.mapping.w_avg.device
+        self.G = copy.deepcopy(G).eval().requires_grad_(False)  # StyleGAN2 noise maps are optimised in place
+        self.target = target.to(device)
+        if self.target.shape[1:] != (G.img_channels, G.img_resolution, G.img_resolution):
+            raise StyleGANError(
+                f"the target is {list(self.target.shape[1:])}, the generator draws "
+                f"{[G.img_channels, G.img_resolution, G.img_resolution]}"
+            )
+        self.loss = loss
+        self.class_index = class_index
+        self.space = space
+        self.num_steps = num_steps
+        self.initial_lr = initial_lr
+        self.steps_done = 0
+        self.random = torch.Generator(device=device).manual_seed(seed)
+        c = one_hot([class_index or 0], G.c_dim, device)
+        centre = self.G.mapping.class_centers(c) if G.c_dim else self.G.mapping.w_avg[None]
+        self.w = (
+            centre.unsqueeze(1).repeat(1, G.num_ws if space == "w+" else 1, 1).clone().requires_grad_(True)
+        )
+        parameters = [self.w]
+        self.noise_maps = [
+            buf for name, buf in self.G.synthesis.named_buffers() if name.endswith("noise_const")
+        ]
+        self.w_std = 0.0
+        if self.noise_maps:  # StyleGAN2: optimise the noise too, and explore with a decaying noise on w
+            for buf in self.noise_maps:
+                buf.copy_(torch.randn(buf.shape, generator=self.random, device=device)).requires_grad_(True)
+            parameters += self.noise_maps
+            self.w_std = self._w_std(c)
+        self.optimizer = torch.optim.Adam(parameters, betas=(0.9, 0.999), lr=initial_lr)
+        self.best_loss = math.inf
+        self.best_ws = self.ws()
+        self.image: torch.Tensor | None = None  # the image of the last step, [1, C, H, W]
+
+    def _w_std(self, c: torch.Tensor) -> float:
+        z = torch.from_numpy(np.random.RandomState(123).randn(W_STATISTICS_SAMPLES, self.G.z_dim))
+        with torch.no_grad():
+            w = self.G.mapping(z.to(c.device, torch.float32), c.expand(W_STATISTICS_SAMPLES, -1))[:, 0]
+        return float((w - w.mean(0)).square().sum(1).mean().sqrt())
+
+    @property
+    def done(self) -> bool:
+        return self.steps_done >= self.num_steps
+
+    def ws(self) -> torch.Tensor:
+        """The current ws [1, num_ws, w_dim]."""
+        return self.w.detach().expand(1, self.G.num_ws, -1).clone()
+
+    def step(self) -> StepReport:
+        t = self.steps_done / self.num_steps
+        lr = learning_rate(self.steps_done, self.num_steps, self.initial_lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        ws = self.w.expand(1, self.G.num_ws, -1)
+        if self.noise_maps:
+            scale = self.w_std * INITIAL_W_NOISE * max(0.0, 1.0 - t / W_NOISE_RAMP) ** 2
+            ws = ws + torch.randn(ws.shape, generator=self.random, device=ws.device) * scale
+        images = self.G.synthesis(ws, noise_mode="const")
+        loss = self.loss(images, self.target).sum()
+        total = loss + NOISE_REGULARIZE_WEIGHT * self._noise_regularizer() if self.noise_maps else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if loss.item() < self.best_loss:
+            self.best_loss, self.best_ws = loss.item(), self.ws()
+        self.optimizer.step()
+        with torch.no_grad():
+            for buf in self.noise_maps:
+                buf -= buf.mean()
+                buf *= buf.square().mean().rsqrt()
+        self.image = images.detach()
+        self.steps_done += 1
+        return StepReport(self.steps_done, loss.item(), psnr(self.image, self.target).item(), lr)
+
+    def _noise_regularizer(self) -> torch.Tensor:
+        """StyleGAN2's penalty on spatial autocorrelation of the noise maps, over a pyramid down to 8x8."""
+        total = 0
+        for buf in self.noise_maps:
+            noise = buf[None, None]
+            while True:
+                total = total + (noise * torch.roll(noise, shifts=1, dims=3)).mean() ** 2
+                total = total + (noise * torch.roll(noise, shifts=1, dims=2)).mean() ** 2
+                if noise.shape[2] <= 8:
+                    break
+                noise = torch.nn.functional.avg_pool2d(noise, kernel_size=2)
+        return total
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pivotal tuning
+
+
+class PivotalTuner:
+    """Fine-tunes a copy of G so that the pivot ws draw the target (Roich et al. 2022), one `step()` at a time.
+
+    Loss: the reconstruction loss of the pivot image plus the locality regulariser: at a point 30 units from
+    the pivot towards a random w (psi 0.5), the tuned generator must still draw what the original drew.
+    """
+
+    def __init__(
+        self,
+        G: Generator,
+        pivot: torch.Tensor,  # [1, num_ws, w_dim]
+        target: torch.Tensor,
+        loss: ReconstructionLoss,
+        num_steps: int = 350,
+        seed: int = 0,
+        lr: float = 3e-4,
+        pixel_weight: float = 1.0,
+        locality_weight: float = 10.0,
+        locality_distance: float = 30.0,
+    ):
+        self.original = copy.deepcopy(G).eval().requires_grad_(False)
+        self.G = copy.deepcopy(G).eval().requires_grad_(True)
+        self.pivot = pivot.detach().to(G.mapping.w_avg.device)
+        self.target = target.to(self.pivot.device)
+        self.loss = loss
+        self.num_steps = num_steps
+        self.pixel_weight = pixel_weight
+        self.locality_weight = locality_weight
+        self.locality_distance = locality_distance
+        self.steps_done = 0
+        self.random = torch.Generator(device=self.pivot.device).manual_seed(seed)
+        self.optimizer = torch.optim.Adam(self.G.parameters(), lr=lr)
+        self.image: torch.Tensor | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.steps_done >= self.num_steps
+
+    def step(self) -> StepReport:
+        images = self.G.synthesis(self.pivot, noise_mode="const")
+        reconstruction = self.loss(images, self.target).sum()
+        mse = (images - self.target).square().mean()
+        total = reconstruction + self.pixel_weight * mse + self.locality_weight * self._locality()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.image = images.detach()
+        self.steps_done += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        return StepReport(self.steps_done, reconstruction.item(), psnr(self.image, self.target).item(), lr)
+
+    def _locality(self) -> torch.Tensor:
+        device = self.pivot.device
+        z = torch.randn([1, self.G.z_dim], generator=self.random, device=device)
+        classes = torch.randint(max(self.G.c_dim, 1), [1], generator=self.random, device=device).tolist()
+        with torch.no_grad():
+            w = self.original.mapping(z, one_hot(classes, self.G.c_dim, device), truncation_psi=0.5)
+            direction = w - self.pivot
+            point = self.pivot + self.locality_distance * direction / direction.norm()
+            before = self.original.synthesis(point, noise_mode="const")
+        after = self.G.synthesis(point, noise_mode="const")
+        return self.loss(after, before).sum()
+
+    def tuned_generator(self) -> Generator:
+        return self.G.requires_grad_(False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running to the end
+
+
+def run_steps(
+    optimiser: Projector | PivotalTuner, on_step: Callable[[StepReport], None] | None = None
+) -> list[StepReport]:
+    """Step until done; on_step sees every report (progress bars, video frames). Ctrl-C stops early and
+    propagates, leaving the optimiser's results (best_ws, the tuned G) as far as they got."""
+    reports = []
+    while not optimiser.done:
+        report = optimiser.step()
+        reports.append(report)
+        if on_step:
+            on_step(report)
+    return reports
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Latent files
+
+
+def save_latent(path: str | Path, ws: torch.Tensor, class_index: int | None, space: str) -> Path:
+    """An inversion result as .npz: `w` [1, num_ws, w_dim] (what `G.synthesis` takes), `class` (-1: none), `space`."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise StyleGANError(f"{path}: latents are written as .npz; use that suffix")
+    with atomic_path(path) as tmp_path, tmp_path.open("wb") as f:
+        w = ws.detach().cpu().numpy().astype(np.float32)
+        np.savez(
+            f, w=w, **{"class": np.int64(-1 if class_index is None else class_index)}, space=np.str_(space)
+        )
+    return path
+
+
+def load_latent(path: str | Path, G: Generator) -> tuple[torch.Tensor, int | None]:
+    """(ws [1, num_ws, w_dim], class or None) from a .npz written by `save_latent` or the official projectors
+    (`w` of shape [1, num_ws, w_dim], [1, 1, w_dim] or [1, w_dim])."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            w = data["w"]
+            class_index = int(data["class"]) if "class" in data else -1
+    except FileNotFoundError:
+        raise StyleGANError(f"{path}: no such latent file") from None
+    except (OSError, ValueError, KeyError) as error:
+        raise StyleGANError(f"{path}: not a latent .npz with a `w` array ({error})") from None
+    w = torch.from_numpy(np.asarray(w, dtype=np.float32)).reshape(-1, G.w_dim)
+    if w.shape[0] not in (1, G.num_ws):
+        raise StyleGANError(f"{path}: holds {w.shape[0]} ws; this model takes {G.num_ws} (or 1)")
+    return w.expand(G.num_ws, -1).unsqueeze(0).clone(), (None if class_index < 0 else class_index)
