@@ -70,6 +70,24 @@ def class_from_seed(seed: int, c_dim: int) -> int:
     return int(np.random.RandomState(seed).randint(low=0, high=c_dim))
 
 
+SEED_GRID_ROW = 100  # seeds on the visualizer's 2-D grid: seed = column + row * SEED_GRID_ROW
+
+
+def seed_grid_weights(x: float, y: float) -> list[tuple[int, float]]:
+    """The seeds around the point (x, y) of a 2-D grid of seeds, with bilinear weights summing to 1.
+
+    Integer points give one seed (x + y * SEED_GRID_ROW) with weight 1; blending the seeds' ws with these
+    weights moves continuously between neighbouring seeds, as when dragging on the visualizer's image.
+    """
+    x0, y0 = math.floor(x), math.floor(y)
+    weights = []
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        weight = (1 - abs(x - (x0 + dx))) * (1 - abs(y - (y0 + dy)))
+        if weight > 0:
+            weights.append((((x0 + dx) + (y0 + dy) * SEED_GRID_ROW) % (MAX_SEED + 1), weight))
+    return weights
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Classes
 
@@ -257,20 +275,21 @@ def compute_centroids(
 
 
 def synthesize(
-    G: Generator, ws: torch.Tensor, noise_mode: str = "const", noise_seed: int = 0
+    G: Generator, ws: torch.Tensor, noise_mode: str = "const", noise_seed: int = 0, force_fp32: bool = False
 ) -> torch.Tensor:
     """ws -> images [N, C, H, W]. With noise_mode 'random' every image gets the noise drawn from `noise_seed`
-    (one image at a time, so an image does not depend on what else is in the batch)."""
+    (one image at a time, so an image does not depend on what else is in the batch). On CUDA the layers the
+    model marks fp16 run in float16 unless force_fp32."""
     if noise_mode not in NOISE_MODES:
         raise StyleGANError(f"unknown noise mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
     if noise_mode != "random" or not G.has_noise:
-        return G.synthesis(ws, noise_mode=noise_mode)
+        return G.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
     devices = [ws.device] if ws.device.type == "cuda" else []
     images = []
     for w in ws.split(1):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(noise_seed)
-            images.append(G.synthesis(w, noise_mode="random"))
+            images.append(G.synthesis(w, noise_mode="random", force_fp32=force_fp32))
     return torch.cat(images)
 
 

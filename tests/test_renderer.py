@@ -1,0 +1,154 @@
+"""The visualizer's renderer, without a window: every argument path, and errors reported, not raised."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from tiny import tiny_generator
+
+import stylegan
+from stylegan.images import to_uint8
+from stylegan.latent import class_from_seed, map_to_w, one_hot, synthesize, z_from_seeds
+from viz.renderer import Renderer, activation_image
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return str(
+        stylegan.save(tiny_generator("stylegan-xl", c_dim=5), tmp_path_factory.mktemp("m") / "t.safetensors")
+    )
+
+
+@pytest.fixture(scope="module")
+def G(model):  # noqa: N802 (the conventional name of a generator)
+    return stylegan.load(model)
+
+
+@pytest.fixture
+def renderer():
+    return Renderer()
+
+
+def _cli_image(G, seed, class_index, psi=1.0, cutoff=None):
+    """What `stylegan generate` draws for these numbers."""
+    ws = map_to_w(G, z_from_seeds([seed], G.z_dim), one_hot([class_index], G.c_dim), psi, cutoff)
+    return to_uint8(synthesize(G, ws))[0]
+
+
+def _render(renderer, model, **args):
+    result = renderer.render(dict(model=model, **args))
+    assert result["error"] is None, result.get("traceback", result["error"])
+    return result
+
+
+def test_a_seed_renders_what_the_command_line_draws(renderer, model, G):
+    result = _render(renderer, model, seed_x=3, class_index=2, psi=0.7, cutoff=3)
+    np.testing.assert_array_equal(result["image"], _cli_image(G, 3, 2, 0.7, 3))
+    default_class = _render(renderer, model, seed_x=4)
+    np.testing.assert_array_equal(default_class["image"], _cli_image(G, 4, class_from_seed(4, 5)))
+    assert result["model"]["num_ws"] == G.num_ws and result["model"]["c_dim"] == 5
+    assert [layer["name"] for layer in result["layers"]][0] == "input"
+
+
+def test_between_seeds_the_ws_blend(renderer, model, G):
+    half = _render(renderer, model, seed_x=3.5, class_index=1)["ws"]
+    three = _render(renderer, model, seed_x=3, class_index=1)["ws"]
+    four = _render(renderer, model, seed_x=4, class_index=1)["ws"]
+    np.testing.assert_allclose(half, (three + four) / 2, atol=1e-6)
+    below = _render(renderer, model, seed_x=3, seed_y=1, class_index=1)["ws"]  # the grid's next row: seed 103
+    np.testing.assert_array_equal(below, _render(renderer, model, seed_x=103, class_index=1)["ws"])
+
+
+def test_truncation_goes_to_the_class_centre(renderer, model, G):
+    ws = _render(renderer, model, seed_x=5, class_index=3, psi=0.0)["ws"]
+    np.testing.assert_allclose(ws, G.mapping.w_avg[3].expand(G.num_ws, -1).numpy(), atol=1e-6)
+
+
+def test_mixing_touches_only_the_chosen_ws(renderer, model):
+    plain = _render(renderer, model, seed_x=1, class_index=0)["ws"]
+    other = _render(renderer, model, seed_x=9, class_index=4)["ws"]
+    mixed = _render(renderer, model, seed_x=1, class_index=0, mix_enabled=True, mix_seed=9, mix_class=4,
+                    mix_layers=[1, 3])["ws"]  # fmt: skip
+    np.testing.assert_array_equal(mixed[[0, 2, 4, 5]], plain[[0, 2, 4, 5]])
+    np.testing.assert_array_equal(mixed[[1, 3]], other[[1, 3]])
+
+
+@pytest.mark.parametrize("space", ["w", "z"])
+def test_interpolation_endpoints(renderer, model, G, space):
+    a, b = dict(seed=2, class_index=1), dict(seed=7, class_index=3)
+    common = dict(interp_enabled=True, interp_a=a, interp_b=b, interp_space=space, psi=0.8)
+    start = _render(renderer, model, interp_t=0.0, **common)["image"]
+    end = _render(renderer, model, interp_t=1.0, **common)["image"]
+    middle = _render(renderer, model, interp_t=0.5, **common)["image"]
+    np.testing.assert_array_equal(start, _cli_image(G, 2, 1, 0.8))
+    np.testing.assert_array_equal(end, _cli_image(G, 7, 3, 0.8))
+    assert not np.array_equal(middle, start) and not np.array_equal(middle, end)
+
+
+def test_a_given_latent_replaces_the_seed(renderer, model, G):
+    ws = np.random.RandomState(0).randn(G.num_ws, G.w_dim).astype(np.float32)
+    result = _render(renderer, model, latent_ws=ws)
+    np.testing.assert_array_equal(result["image"], to_uint8(G.synthesis(torch.from_numpy(ws)[None]))[0])
+    bad = renderer.render(dict(model=model, latent_ws=ws[:2]))
+    assert "shape" in bad["error"] and bad["image"] is None
+
+
+def test_layer_activations_and_their_spectrum(renderer, model):
+    layers = _render(renderer, model)["layers"]
+    layer = layers[2]
+    result = _render(renderer, model, layer=layer["name"], channel=1)
+    assert result["image"].shape == (layer["size"], layer["size"], 3)
+    assert result["layer_shape"] == [layer["channels"], layer["size"], layer["size"]]
+    assert result["layer_dtype"] == "float32"
+    with_fft = _render(renderer, model, layer=layer["name"], fft=True, rgb=False)
+    assert with_fft["image"].shape == (layer["size"], 2 * layer["size"], 3)
+    missing = renderer.render(dict(model=model, layer="L99_no_such_layer"))
+    assert "no layer called" in missing["error"]
+
+
+def test_activation_view_options():
+    x = torch.zeros(1, 4, 8, 8)
+    x[0, 1] = 0.25
+    grey = activation_image(x, channel=1, rgb=False, normalize=True)
+    assert grey.shape == (8, 8, 3) and (grey == 255).all()  # normalised to the largest magnitude: 1.0
+    dim = activation_image(x, channel=1, rgb=False, normalize=False, brightness_db=-20)
+    assert (dim == int(0.25 * 0.1 * 127.5 + 128)).all()
+
+
+def test_rotation_changes_the_image_of_an_alias_free_model(renderer, model):
+    plain = _render(renderer, model, seed_x=1, class_index=0)["image"]
+    turned = _render(renderer, model, seed_x=1, class_index=0, rotate=0.5, translate_x=0.1)["image"]
+    again = _render(renderer, model, seed_x=1, class_index=0)["image"]
+    assert not np.array_equal(plain, turned) and np.array_equal(plain, again)
+
+
+def test_errors_are_reported_and_the_renderer_keeps_working(renderer, model, tmp_path):
+    corrupt = tmp_path / "broken.pkl"
+    corrupt.write_bytes(b"\x80\x04garbage")
+    result = renderer.render(dict(model=str(corrupt)))
+    assert result["error"] and result["image"] is None
+    out_of_range = renderer.render(dict(model=model, class_index=99))
+    assert "out of range" in out_of_range["error"]
+    assert _render(renderer, model)["image"].shape == (16, 16, 3)
+    assert "no such file" in renderer.render(dict(model=str(tmp_path / "none.pkl")))["error"]
+
+
+def test_inversion_runs_step_by_step_and_ends_as_a_latent(renderer, model, G, tmp_path):
+    PIL.Image.fromarray(_cli_image(G, 3, 2)).save(tmp_path / "target.png")
+    settings = dict(
+        target=str(tmp_path / "target.png"), space="w+", steps=12, pti_steps=3, seed=0, **{"class": 2}
+    )
+    steps = []
+    for _ in range(50):
+        result = _render(renderer, model, inversion=settings)
+        report = result["inversion"]
+        steps.append((report["phase"], report["step"]))
+        if report["done"]:
+            break
+    assert report["done"] and steps[0][1] >= 1 and ("tuning", 3) in steps
+    assert result["image"].shape == (16, 16, 3) and report["psnr"] > 15
+    assert report["ws"].shape == (G.num_ws, G.w_dim) and report["class_index"] == 2
+    tuned = _render(renderer, report["tuned_model"], latent_ws=report["ws"])
+    assert tuned["image"].shape == (16, 16, 3)
+    paused = _render(renderer, model, inversion={**settings, "run": 2, "paused": True})["inversion"]
+    assert paused["step"] == 0
