@@ -1,0 +1,71 @@
+"""Rendering off the UI thread: the newest arguments win, and the window never waits for the generator."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+from viz.renderer import Renderer
+
+
+class AsyncRenderer:
+    """A Renderer in a worker thread (PyTorch releases the GIL while it computes, so the UI keeps drawing).
+
+    `set_args` never blocks: arguments that arrive while a frame renders replace any still waiting, so a slow
+    model skips intermediate states instead of queueing them. `result()` returns the newest finished result once.
+    With `threaded=False` the same calls render synchronously (tests, and the 'async off' setting).
+    """
+
+    def __init__(self, renderer: Renderer | None = None, threaded: bool = True):
+        self.renderer = renderer or Renderer()
+        self.threaded = threaded
+        self._lock = threading.Condition()
+        self._pending: dict | None = None
+        self._result: dict | None = None
+        self._busy = False
+        self._closed = False
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._work, name="renderer", daemon=True)
+            self._thread.start()
+
+    def set_args(self, args: dict) -> None:
+        args = copy.deepcopy(args)
+        if not self.threaded:
+            self._result = self.renderer.render(args)
+            return
+        with self._lock:
+            self._pending = args
+            self._lock.notify()
+
+    def result(self) -> dict | None:
+        """The newest finished result, or None if nothing new has finished since the last call."""
+        with self._lock:
+            result, self._result = self._result, None
+        return result
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._busy or self._pending is not None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                args, self._pending = self._pending, None
+                self._busy = True
+            result = self.renderer.render(args)
+            with self._lock:
+                self._result = result
+                self._busy = False
