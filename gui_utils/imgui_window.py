@@ -52,6 +52,5 @@ class ImguiWindow(Window):
 
     def close(self) -> None:
         if self.handle:
-            self.imgui_renderer.shutdown()
-            imgui.destroy_context()
+            self.imgui_renderer.shutdown()  # also ends the imgui context
         super().close()

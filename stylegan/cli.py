@@ -575,6 +575,16 @@ def invert(network, target, class_spec, space, steps, pti_steps, pixel_weight, s
         sys.exit(INTERRUPTED_EXIT_CODE)
 
 
+@main.command(context_settings=dict(ignore_unknown_options=True))
+@click.argument("models", nargs=-1)
+@click.option("--sync", is_flag=True, help="Render in the UI thread (no worker thread).")
+def viz(models, sync):
+    """Open the visualizer (the same as `python visualizer.py [MODEL ...]`)."""
+    from viz.main import main as visualizer_main
+
+    sys.exit(visualizer_main([*models] + (["--sync"] if sync else [])))
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 

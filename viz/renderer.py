@@ -23,6 +23,7 @@ from stylegan.errors import StyleGANError
 from stylegan.images import to_uint8
 from stylegan.latent import (
     Endpoint,
+    class_names,
     interpolate,
     one_hot,
     seed_classes,
@@ -132,6 +133,7 @@ class Renderer:
             has_noise=G.has_noise,
             alias_free=isinstance(G.synthesis, SynthesisNetwork),
             random_init=bool(G.metadata.get("random_init")),
+            class_names=class_names(G),
             device=str(G.mapping.w_avg.device),
         )
 

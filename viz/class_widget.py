@@ -1,0 +1,64 @@
+"""Class panel: index slider and field, search by name, random class, animation through classes."""
+
+from __future__ import annotations
+
+import time
+
+import imgui
+import numpy as np
+
+
+class ClassWidget:
+    def __init__(self, viz):
+        self.viz = viz
+        self.search = ""
+        self.animate = False
+        self.speed = 1.0  # classes per second
+        self._last = time.perf_counter()
+        self._position = 0.0
+
+    @property
+    def hidden(self) -> bool:
+        return not self.viz.model_info.get("c_dim")
+
+    def names(self) -> list[str] | None:
+        return self.viz.model_info.get("class_names")
+
+    def __call__(self, show: bool) -> None:
+        c_dim = self.viz.model_info.get("c_dim", 0)
+        args = self.viz.args
+        if self.animate and c_dim:
+            now = time.perf_counter()
+            self._position = (self._position + (now - self._last) * self.speed) % c_dim
+            self._last = now
+            args["class_index"] = int(self._position)
+        if not show or not c_dim:
+            return
+        seed_class = args["class_index"] is None
+        changed, seed_class = imgui.checkbox("Each seed's own class", seed_class)
+        if changed:
+            args["class_index"] = None if seed_class else 0
+        if args["class_index"] is not None:
+            changed, value = imgui.slider_int("##class", args["class_index"], 0, c_dim - 1)
+            if changed:
+                args["class_index"] = value
+            imgui.same_line()
+            if imgui.button("Random"):
+                args["class_index"] = int(np.random.randint(c_dim))
+            names = self.names()
+            if names:
+                imgui.text(f"{args['class_index']}: {names[args['class_index']]}")
+                _, self.search = imgui.input_text("Search", self.search, 256)
+                if self.search:
+                    matches = [i for i, name in enumerate(names) if self.search.lower() in name.lower()][:12]
+                    for index in matches:
+                        if imgui.selectable(f"{index}: {names[index]}")[0]:
+                            args["class_index"] = index
+                            self.search = ""
+        changed, self.animate = imgui.checkbox("Animate", self.animate)
+        if changed:
+            self._last, self._position = time.perf_counter(), float(args["class_index"] or 0)
+        imgui.same_line()
+        imgui.push_item_width(150)
+        _, self.speed = imgui.slider_float("classes/s", self.speed, 0.1, 20.0)
+        imgui.pop_item_width()

@@ -1,0 +1,66 @@
+"""Style mixing panel: a second (seed, class) and one toggle per w, laid out in rows with each layer's size."""
+
+from __future__ import annotations
+
+import imgui
+
+from stylegan.latent import invert_layers, layer_groups
+
+TOGGLES_PER_ROW = 10
+
+
+class MixingWidget:
+    def __init__(self, viz):
+        self.viz = viz
+        self._drag_value: bool | None = None  # while click-dragging over toggles: the value being painted
+
+    def w_sizes(self) -> list[str]:
+        """The output size of the layer each w drives (w 0: the input; the last ones: the output layer)."""
+        layers = self.viz.result.get("layers") or []
+        num_ws = self.viz.model_info.get("num_ws", 0)
+        sizes = [str(layer["size"]) for layer in layers][:num_ws]
+        return sizes + [sizes[-1] if sizes else "?"] * (num_ws - len(sizes))
+
+    def __call__(self, show: bool) -> None:
+        if not show:
+            return
+        args, info = self.viz.args, self.viz.model_info
+        num_ws = info.get("num_ws", 0)
+        _, args["mix_enabled"] = imgui.checkbox("Mix in the styles of", args["mix_enabled"])
+        imgui.same_line()
+        imgui.push_item_width(110)
+        _, args["mix_seed"] = imgui.input_int("seed##mix", args["mix_seed"])
+        if info.get("c_dim"):
+            imgui.same_line()
+            value = -1 if args["mix_class"] is None else args["mix_class"]
+            changed, value = imgui.input_int("class##mix", value)
+            if changed:
+                args["mix_class"] = None if value < 0 else min(value, info["c_dim"] - 1)
+        imgui.pop_item_width()
+        chosen = set(args["mix_layers"])
+        for name, indices in layer_groups(num_ws).items() if num_ws else []:
+            if imgui.button(name):
+                chosen = set(indices)
+            imgui.same_line()
+        if imgui.button("invert"):
+            chosen = set(invert_layers(sorted(chosen), num_ws))
+        imgui.same_line()
+        if imgui.button("none"):
+            chosen = set()
+        sizes = self.w_sizes()
+        if not imgui.is_mouse_down(0):
+            self._drag_value = None
+        for index in range(num_ws):
+            if index % TOGGLES_PER_ROW:
+                imgui.same_line()
+            on = index in chosen
+            imgui.push_style_color(imgui.COLOR_BUTTON, *((0.2, 0.5, 0.9, 1) if on else (0.25, 0.25, 0.28, 1)))
+            imgui.button(f"{index}##w{index}", width=32)
+            imgui.pop_style_color()
+            if imgui.is_item_hovered():
+                imgui.set_tooltip(f"w {index}: layer size {sizes[index]}")
+                if imgui.is_mouse_clicked(0):
+                    self._drag_value = not on  # click toggles; dragging paints the same value over a range
+                if self._drag_value is not None and imgui.is_mouse_down(0):
+                    chosen.add(index) if self._drag_value else chosen.discard(index)
+        args["mix_layers"] = sorted(chosen)
