@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test viz lint format clean
+.PHONY: test viz xvfb lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,10 +12,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) xvfb
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
+
+# The window tests start their own Xvfb server when there is no display; install it if this is Debian/Ubuntu.
+xvfb:
+	@command -v Xvfb >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q xvfb >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q xvfb >/dev/null 2>&1) \
+		|| echo "Xvfb could not be installed: the window tests will be skipped"
 
 viz: $(STAMP)
 	$(PY) visualizer.py $(MODEL)

@@ -20,12 +20,13 @@ class ImguiWindow(Window):
     def __init__(self, title: str = "window", width: int = 1600, height: int = 900, vsync: bool = True,
                  font_size: int = 15, background=(0.09, 0.09, 0.1)):  # fmt: skip
         super().__init__(title, width, height, vsync)
-        imgui.create_context()
+        self.imgui_context = imgui.create_context()
         io = imgui.get_io()
         io.ini_file_name = None  # panel layout is ours to keep, not imgui.ini's
         self.font = io.fonts.add_font_from_file_ttf(str(FONT_PATH), font_size)
         self.imgui_renderer = GlfwRenderer(self.handle)  # builds the font texture
         self.font_size = font_size
+        self._in_frame = False
         self.background = background
         style = imgui.get_style()
         style.window_rounding = 0
@@ -35,11 +36,13 @@ class ImguiWindow(Window):
         self.poll()
         self.imgui_renderer.process_inputs()
         imgui.new_frame()
+        self._in_frame = True
         imgui.push_font(self.font)
 
     def end_frame(self, read_back: bool = False) -> np.ndarray | None:
         """Draw the interface and show it; with read_back, also return what was drawn (uint8 [H, W, 3])."""
         imgui.pop_font()
+        self._in_frame = False
         width, height = self.framebuffer_size
         gl.glViewport(0, 0, width, height)
         gl.glClearColor(*self.background, 1.0)
@@ -52,5 +55,9 @@ class ImguiWindow(Window):
 
     def close(self) -> None:
         if self.handle:
-            self.imgui_renderer.shutdown()  # also ends the imgui context
+            if self._in_frame:  # an exception left a frame open: close it so the context can go
+                imgui.end_frame()
+                self._in_frame = False
+            self.imgui_renderer.shutdown()
+            imgui.destroy_context(self.imgui_context)
         super().close()

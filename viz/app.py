@@ -12,6 +12,11 @@ from pathlib import Path
 import imgui
 import numpy as np
 
+# PyTorch's compiler stack, and the LLVM inside triton, must load before the OpenGL driver loads its own: with
+# Mesa's llvmpipe (software OpenGL, as under Xvfb), importing triton after the driver crashes the process, and
+# torch.optim imports it on first use (the inversion's optimiser).
+import torch._dynamo  # noqa: F401
+
 from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.texture import Texture
@@ -41,7 +46,7 @@ class Visualizer(ImguiWindow):
             truncation_widget,
         )
 
-        self.settings = settings or Settings.load()
+        self.settings = settings if settings is not None else Settings.load()
         width, height = self.settings.get("window_size", [width, height])
         super().__init__("StyleGAN-XL studio", int(width), int(height))
         self.args = copy.deepcopy(DEFAULT_ARGS)
@@ -161,8 +166,9 @@ class Visualizer(ImguiWindow):
 
     def _request_render(self) -> None:
         running_inversion = self.args.get("inversion") is not None
-        if self.args != self._requested_args or running_inversion:
-            if self.args != self._requested_args:
+        changed = not _same(self.args, self._requested_args)
+        if changed or running_inversion:
+            if changed:
                 self._request_time = time.perf_counter()
             self._requested_args = copy.deepcopy(self.args)
             self.renderer.set_args(self._requested_args)
@@ -226,3 +232,14 @@ class Visualizer(ImguiWindow):
             self.view.reset()
         elif imgui.is_mouse_dragging(0):
             self.widget("Seed / latent").drag(*io.mouse_delta)
+
+
+def _same(a, b) -> bool:
+    """Equality of argument values that may hold numpy arrays."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b

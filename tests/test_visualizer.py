@@ -1,0 +1,188 @@
+"""The visualizer window under Xvfb: what is on screen, the panels, file drops, errors, settings."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import PIL.Image
+import pytest
+from tiny import tiny_generator
+
+import stylegan
+from stylegan.images import to_uint8
+from stylegan.latent import map_to_w, one_hot, synthesize, z_from_seeds
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A virtual display for the module (CI has no screen); skips when neither a display nor Xvfb exists."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    if shutil.which("Xvfb") is None:
+        pytest.skip("needs a display or Xvfb")
+    number = 90 + os.getpid() % 500
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        del os.environ["DISPLAY"]
+        server.terminate()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    G = tiny_generator("stylegan-xl", c_dim=5)
+    return str(stylegan.save(G, tmp_path_factory.mktemp("m") / "tiny.safetensors", class_names=list("abcde")))
+
+
+@pytest.fixture
+def app(display, model, tmp_path):
+    from viz.app import Visualizer
+    from viz.settings import Settings
+
+    visualizer = Visualizer([model], threaded=True, settings=Settings(tmp_path / "settings.json"), width=1200,
+                            height=800)  # fmt: skip
+    visualizer.open_panels = {title: True for title, _ in visualizer.widgets}
+    visualizer.widget("Capture").folder = str(tmp_path / "captures")
+    yield visualizer
+    if visualizer.handle:
+        visualizer.close()
+
+
+def _image_on_screen(app, pixels):
+    """The part of the framebuffer where the image is drawn, at image resolution (integer zoom)."""
+    height, width = app.texture.shape
+    x0, y0, x1, y1 = (int(v) for v in app.view.rect(width, height))
+    zoom = int(app.view.zoom)
+    assert app.view.zoom == zoom and zoom >= 1
+    return pixels[y0:y1:zoom, x0:x1:zoom]
+
+
+def _settle(app):
+    result = app.wait_for_result()
+    assert result.get("error") is None, result.get("error")
+    return result
+
+
+def test_the_window_shows_the_generators_image(app, model):
+    result = _settle(app)
+    pixels = app.frame(read_back=True)
+    assert pixels.shape == (800, 1200, 3)
+    np.testing.assert_array_equal(_image_on_screen(app, pixels), result["image"])
+    G = stylegan.load(model)
+    seed_class = result["model"]["c_dim"] and None
+    assert seed_class is None
+    expected = to_uint8(synthesize(G, map_to_w(G, z_from_seeds([0], G.z_dim), one_hot([4], 5))))[0]
+    app.args["class_index"] = 4
+    result = _settle(app)
+    np.testing.assert_array_equal(_image_on_screen(app, app.frame(read_back=True)), expected)
+
+
+def test_every_panel_drives_the_renderer(app):
+    base = _settle(app)["image"]
+    args = app.args
+    steps = [
+        dict(seed_x=7.0),
+        dict(class_index=2),
+        dict(psi=0.3, cutoff=4),
+        dict(mix_enabled=True, mix_seed=11, mix_layers=[1, 2, 3]),
+        dict(interp_enabled=True, interp_t=0.5, interp_space="z"),
+        dict(rotate=0.4, translate_x=0.2),
+        dict(layer=_settle(app)["layers"][3]["name"], fft=True),
+    ]
+    seen = [base]
+    for change in steps:
+        args.update(change)
+        image = _settle(app)["image"]
+        assert not any(np.array_equal(image, earlier) for earlier in seen[-1:]), change
+        seen.append(image)
+    assert seen[-1].shape[1] == 2 * seen[-1].shape[0]  # the spectrum beside the activations
+    app.set_async(False)
+    args["layer"] = None
+    assert _settle(app)["image"].shape == (16, 16, 3)
+    app.widget("Seed / latent").drag(250, 0)
+    assert app.args["seed_x"] == pytest.approx(9.5)
+
+
+def test_dropping_files_on_the_window(app, model, tmp_path):
+    _settle(app)
+    other = stylegan.save(tiny_generator("stylegan2", c_dim=0), tmp_path / "sg2.safetensors")
+    app.handle_drop(str(other))
+    assert _settle(app)["model"]["architecture"] == "stylegan2"
+    assert app.model.recent[0] == str(other)
+
+    corrupt = tmp_path / "corrupt.pkl"
+    corrupt.write_bytes(b"\x80\x04 definitely not a network")
+    app.handle_drop(str(corrupt))
+    result = app.wait_for_result()
+    assert result["error"] and result["image"] is None
+    pixels = app.frame(read_back=True)  # still running, the error drawn in the image area
+    assert pixels.shape == (800, 1200, 3)
+    app.handle_drop(str(tmp_path / "notes.txt"))
+    assert "drop a model" in app.result["error"]
+
+    app.handle_drop(model)
+    _settle(app)
+    PIL.Image.fromarray(np.full([16, 16, 3], 128, dtype=np.uint8)).save(tmp_path / "photo.png")
+    inversion = app.widget("Inversion")
+    inversion.steps = 6
+    app.handle_drop(str(tmp_path / "photo.png"))
+    assert app.args["inversion"]["target"] == str(tmp_path / "photo.png")
+    deadline = time.time() + 60
+    while app.args["inversion"] is not None and time.time() < deadline:
+        app.frame()
+    assert app.args["inversion"] is None and inversion.result is not None
+    assert app.args["latent_ws"] is not None  # the inverted image is now the current latent
+    assert _settle(app)["image"].shape == (16, 16, 3)
+
+
+def test_capture_and_settings(app, tmp_path):
+    _settle(app)
+    capture = app.widget("Capture")
+    image_path = capture.save_image()
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(image_path)), app.result["image"])
+    capture.screenshot_pending = True
+    app.frame()
+    screenshots = list((tmp_path / "captures").glob("screen*.png"))
+    assert len(screenshots) == 1 and PIL.Image.open(screenshots[0]).size == (1200, 800)
+    app.close()
+    saved = json.loads((tmp_path / "settings.json").read_text())
+    assert saved["recent_models"] and saved["window_size"] == [1200, 800]
+
+
+def test_a_corrupt_settings_file_is_ignored_with_a_warning(tmp_path):
+    from viz.settings import Settings
+
+    path = tmp_path / "settings.json"
+    path.write_text("{ not json")
+    with pytest.warns(UserWarning, match="ignoring the visualizer settings"):
+        settings = Settings.load(path)
+    assert dict(settings) == {}
+    settings["recent_models"] = ["a.pkl"]
+    settings.save()
+    assert Settings.load(path)["recent_models"] == ["a.pkl"]
+
+
+def test_zoom_and_pan_keep_pixels_exact():
+    from gui_utils.image_view import ImageView
+
+    view = ImageView()
+    view.layout(800, 600, 32, 32)
+    assert view.zoom == 18 and view.rect(32, 32) == (112, 12, 112 + 576, 12 + 576)
+    before = view.image_point(400, 300)
+    view.zoom_at(400, 300, 2)  # x2, around the cursor
+    assert view.zoom == 36 and view.image_point(400, 300) == pytest.approx(before)
+    view.pan(10, -5)
+    view.layout(800, 600, 32, 32)
+    assert not view.fitted and float(view.offset_x).is_integer()
+    view.reset()
+    view.layout(800, 600, 32, 32)
+    assert view.zoom == 18
