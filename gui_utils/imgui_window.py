@@ -56,6 +56,7 @@ class ImguiWindow(Window):
     def close(self) -> None:
         if self.handle:
             if self._in_frame:  # an exception left a frame open: close it so the context can go
+                imgui.pop_font()
                 imgui.end_frame()
                 self._in_frame = False
             self.imgui_renderer.shutdown()

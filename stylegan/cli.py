@@ -216,8 +216,15 @@ class _ProgressBar:
 
 
 @main.command()
-@_network_option
-@click.option("--seeds", required=True, help="Seeds, e.g. 0-7,42.")
+@click.option(
+    "--network", "-n", "network", help="A .safetensors file, an official .pkl, or a bundled model name."
+)
+@click.option("--seeds", help="Seeds, e.g. 0-7,42.")
+@click.option(
+    "--session",
+    type=click.Path(path_type=Path),
+    help="Render a session saved by the visualizer (what it showed) instead of seeds.",
+)
 @click.option(
     "--class", "class_spec", help="Class number or (part of a) name; default: each seed's own draw."
 )
@@ -228,9 +235,27 @@ class _ProgressBar:
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
 @_device_option
 def generate(
-    network, seeds, class_spec, psi, cutoff, centroids, noise_mode, noise_seed, outdir, grid, batch, device
+    network,
+    seeds,
+    session,
+    class_spec,
+    psi,
+    cutoff,
+    centroids,
+    noise_mode,
+    noise_seed,
+    outdir,
+    grid,
+    batch,
+    device,
 ):
-    """Generate one PNG per seed (seed0042.png, or seed0042-class0207.png for class-conditional models)."""
+    """Generate one PNG per seed (seed0042.png, or seed0042-class0207.png for class-conditional models), or
+    with --session the image a saved visualizer session shows (SESSION.png)."""
+    if session is not None:
+        _render_session(session, network, outdir, device)
+        return
+    if network is None or seeds is None:
+        raise StyleGANError("give --network and --seeds (or --session)")
     import numpy as np
     import torch
 
@@ -583,6 +608,22 @@ def viz(models, sync):
     from viz.main import main as visualizer_main
 
     sys.exit(visualizer_main([*models] + (["--sync"] if sync else [])))
+
+
+def _render_session(session: Path, network: str | None, outdir: Path, device: str) -> None:
+    from stylegan.images import save_image
+    from viz.renderer import Renderer
+    from viz.session import load_session
+
+    args, _ = load_session(session)
+    args["device"] = device
+    if network is not None:
+        args["model"] = network
+    result = Renderer().render(args)
+    if result["error"]:
+        raise StyleGANError(f"{session}: {result['error']}")
+    path = save_image(result["image"], outdir / f"{session.stem}.png")
+    click.echo(f"wrote {path} ({args['model']})")
 
 
 def _count(number: int, noun: str) -> str:

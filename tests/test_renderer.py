@@ -152,3 +152,32 @@ def test_inversion_runs_step_by_step_and_ends_as_a_latent(renderer, model, G, tm
     assert tuned["image"].shape == (16, 16, 3)
     paused = _render(renderer, model, inversion={**settings, "run": 2, "paused": True})["inversion"]
     assert paused["step"] == 0
+
+
+def test_sessions_round_trip_and_render_from_the_command_line(renderer, model, tmp_path):
+    from click.testing import CliRunner
+
+    from stylegan.cli import main
+    from stylegan.errors import StyleGANError
+    from viz.session import load_session, save_session
+
+    ws = np.random.RandomState(1).randn(6, 32).astype(np.float32)
+    args = dict(model=model, latent_ws=ws, psi=0.5, mix_enabled=True, mix_seed=3, mix_layers=[2, 4],
+                interp_a=dict(seed=None, class_index=None, ws=ws))  # fmt: skip
+    path = save_session(tmp_path / "look.json", args, {"keyframes": [dict(seed=1, class_index=2, ws=None)]})
+    loaded, panels = load_session(path)
+    np.testing.assert_array_equal(loaded["latent_ws"], ws)
+    assert loaded["mix_layers"] == [2, 4] and panels["keyframes"][0]["class_index"] == 2
+    expected = _render(renderer, model, **{k: v for k, v in args.items() if k != "model"})["image"]
+    result = CliRunner().invoke(main, ["generate", "--session", str(path), "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "out" / "look.png")), expected)
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(StyleGANError, match="not a session file"):
+        load_session(tmp_path / "bad.json")
+    bad = CliRunner().invoke(
+        main, ["generate", "--session", str(tmp_path / "bad.json"), "--outdir", str(tmp_path)]
+    )
+    assert bad.exit_code == 2 and "not a session file" in bad.output
+    missing = CliRunner().invoke(main, ["generate", "--outdir", str(tmp_path)])
+    assert missing.exit_code == 2 and "--network and --seeds" in missing.output

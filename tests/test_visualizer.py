@@ -186,3 +186,29 @@ def test_zoom_and_pan_keep_pixels_exact():
     view.reset()
     view.layout(800, 600, 32, 32)
     assert view.zoom == 18
+
+
+def test_undo_redo_and_sessions(app, tmp_path):
+    _settle(app)
+    app.args["seed_x"] = 5.0
+    app.frame()
+    app.args["psi"] = 0.5
+    app.frame()
+    assert app.args["psi"] == 0.5
+    app.undo()
+    assert app.args["psi"] == 1.0 and app.args["seed_x"] == 5.0
+    app.undo()
+    assert app.args["seed_x"] == 0.0
+    app.redo()
+    app.redo()
+    assert app.args["seed_x"] == 5.0 and app.args["psi"] == 0.5
+    shown = _settle(app)["image"]
+    app.widget("Interpolation").keyframes = [dict(seed=3, class_index=1, ws=None)]
+    path = app.save_session(str(tmp_path / "s.json"))
+    app.args["seed_x"] = 9.0
+    app.widget("Interpolation").keyframes = []
+    assert not np.array_equal(_settle(app)["image"], shown)
+    assert app.load_session(str(path))
+    np.testing.assert_array_equal(_settle(app)["image"], shown)
+    assert app.widget("Interpolation").keyframes[0]["seed"] == 3
+    assert not app.load_session(str(tmp_path / "missing.json")) and "no such session" in app.result["error"]

@@ -20,6 +20,7 @@ import torch._dynamo  # noqa: F401
 from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.texture import Texture
+from stylegan.errors import StyleGANError
 from viz.async_renderer import AsyncRenderer
 from viz.renderer import DEFAULT_ARGS
 from viz.settings import Settings
@@ -78,6 +79,9 @@ class Visualizer(ImguiWindow):
         self.open_panels: dict[str, bool] = self.settings.get(
             "open_panels", {"Model": True, "Seed / latent": True}
         )
+        self.undo_stack: list[dict] = []
+        self.redo_stack: list[dict] = []
+        self._last_snapshot = copy.deepcopy(self.args)
 
     # -- model facts the panels read --------------------------------------------------------------------------
 
@@ -112,6 +116,8 @@ class Visualizer(ImguiWindow):
             widget(expanded)
         imgui.end()
         self._draw_image_area(width - PANE_WIDTH, height)
+        self._handle_keys()
+        self._record_history()
         self._request_render()
         capture = self.widget("Capture")
         screenshot = capture.screenshot_pending
@@ -145,6 +151,63 @@ class Visualizer(ImguiWindow):
             self.widget("Inversion").start(path)
         else:
             self.report_error(f"{path}: drop a model (.pkl, .safetensors) or an image to invert")
+
+    # -- undo / redo and sessions ------------------------------------------------------------------------------
+
+    def _record_history(self) -> None:
+        """An edit becomes one undo step once it settles (no mouse button held, no animation running)."""
+        if imgui.is_mouse_down(0) or _same(self.args, self._last_snapshot) or self.args.get("inversion"):
+            return
+        self.undo_stack = (self.undo_stack + [self._last_snapshot])[-200:]
+        self.redo_stack = []
+        self._last_snapshot = copy.deepcopy(self.args)
+
+    def undo(self) -> None:
+        if self.undo_stack:
+            self.redo_stack.append(copy.deepcopy(self.args))
+            self.args = self.undo_stack.pop()
+            self._last_snapshot = copy.deepcopy(self.args)
+
+    def redo(self) -> None:
+        if self.redo_stack:
+            self.undo_stack.append(copy.deepcopy(self.args))
+            self.args = self.redo_stack.pop()
+            self._last_snapshot = copy.deepcopy(self.args)
+
+    def _handle_keys(self) -> None:
+        io = imgui.get_io()
+        if io.want_text_input or not io.key_ctrl:
+            return
+        if imgui.is_key_pressed(imgui.get_key_index(imgui.KEY_Z)):
+            self.redo() if io.key_shift else self.undo()
+        elif imgui.is_key_pressed(imgui.get_key_index(imgui.KEY_Y)):
+            self.redo()
+
+    def save_session(self, path: str) -> Path | None:
+        from viz.session import save_session
+
+        interpolation = self.widget("Interpolation")
+        try:
+            return save_session(
+                path, self.args, {"open_panels": self.open_panels, "keyframes": interpolation.keyframes}
+            )
+        except StyleGANError as error:
+            self.report_error(str(error))
+            return None
+
+    def load_session(self, path: str) -> bool:
+        from viz.session import load_session
+
+        try:
+            args, panels = load_session(path)
+        except StyleGANError as error:
+            self.report_error(str(error))
+            return False
+        self.args = args
+        self.open_panels.update(panels.get("open_panels", {}))
+        self.widget("Interpolation").keyframes = list(panels.get("keyframes", []))
+        self.model.path_text = str(args["model"])
+        return True
 
     def set_async(self, threaded: bool) -> None:
         """Switch between the worker thread and rendering inside the frame, keeping the caches."""

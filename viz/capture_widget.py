@@ -24,6 +24,7 @@ class CaptureWidget:
         self.loop = True
         self.message = ""
         self.screenshot_pending = False
+        self.session_path = "session.json"
         self._export: _VideoExport | None = None
 
     def next_path(self, stem: str, suffix: str) -> Path:
@@ -110,6 +111,16 @@ class CaptureWidget:
             imgui.same_line()
             if imgui.button("Cancel"):
                 self._export.cancel()
+        _, self.session_path = imgui.input_text("session", self.session_path, 1024)
+        if imgui.button("Save session"):
+            written = self.viz.save_session(self.session_path)
+            if written:
+                self.message = f"wrote {written}"
+        imgui.same_line()
+        if imgui.button("Load session") and self.viz.load_session(self.session_path):
+            self.message = f"loaded {self.session_path}"
+        imgui.same_line()
+        imgui.text_disabled("undo Ctrl+Z, redo Ctrl+Y")
         if self.message:
             imgui.text_wrapped(self.message)
 
