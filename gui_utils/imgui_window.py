@@ -39,8 +39,11 @@ class ImguiWindow(Window):
         self._in_frame = True
         imgui.push_font(self.font)
 
-    def end_frame(self, read_back: bool = False) -> np.ndarray | None:
-        """Draw the interface and show it; with read_back, also return what was drawn (uint8 [H, W, 3])."""
+    def end_frame(
+        self, read_back: bool = False, fps_limit: int | None = None, wake=None
+    ) -> np.ndarray | None:
+        """Draw the interface and show it; with read_back, also return what was drawn (uint8 [H, W, 3]).
+        `fps_limit` and `wake` go to `Window.swap`."""
         imgui.pop_font()
         self._in_frame = False
         width, height = self.framebuffer_size
@@ -50,7 +53,7 @@ class ImguiWindow(Window):
         imgui.render()
         self.imgui_renderer.render(imgui.get_draw_data())
         pixels = self.read_pixels() if read_back else None
-        self.swap()
+        self.swap(fps_limit, wake)
         return pixels
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import glfw
@@ -63,13 +64,18 @@ class Window:
     def poll(self) -> None:
         glfw.poll_events()
 
-    def swap(self) -> None:
-        """Show the frame, then sleep to keep to the FPS limit."""
+    def swap(self, fps_limit: int | None = None, wake: threading.Event | None = None) -> None:
+        """Show the frame, then wait to keep to the FPS limit (`fps_limit` overrides it for this frame). A set
+        `wake` event ends the wait early, so news from another thread shows in the very next frame."""
         glfw.swap_buffers(self.handle)
-        if self.fps_limit:
-            remaining = self._frame_start + 1 / self.fps_limit - time.perf_counter()
+        limit = fps_limit or self.fps_limit
+        if limit:
+            remaining = self._frame_start + 1 / limit - time.perf_counter()
             if remaining > 0:
-                time.sleep(remaining)
+                if wake is None:
+                    time.sleep(remaining)
+                else:
+                    wake.wait(remaining)
         now = time.perf_counter()
         self.frame_seconds = now - self._frame_start
         self._frame_start = now

@@ -26,6 +26,7 @@ from viz.renderer import DEFAULT_ARGS
 from viz.settings import Settings
 
 PANE_WIDTH = 420
+BUSY_FPS_LIMIT = 30
 MODEL_SUFFIXES = (".pkl", ".pickle", ".safetensors")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -121,7 +122,10 @@ class Visualizer(ImguiWindow):
         self._request_render()
         capture = self.widget("Capture")
         screenshot = capture.screenshot_pending
-        pixels = self.end_frame(read_back or screenshot)
+        # While the worker renders, the UI yields the CPU it would spend on extra frames (software OpenGL and
+        # PyTorch share the cores); it stays at BUSY_FPS_LIMIT, enough to feel live.
+        busy_limit = min(self.fps_limit or BUSY_FPS_LIMIT, BUSY_FPS_LIMIT) if self.renderer.busy else None
+        pixels = self.end_frame(read_back or screenshot, busy_limit, self.renderer.result_ready)
         if screenshot:
             capture.screenshot_pending = False
             capture.save_screenshot(pixels)

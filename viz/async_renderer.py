@@ -24,6 +24,7 @@ class AsyncRenderer:
         self._result: dict | None = None
         self._busy = False
         self._closed = False
+        self.result_ready = threading.Event()  # set while a finished result waits to be taken
         self._thread = None
         if threaded:
             self._thread = threading.Thread(target=self._work, name="renderer", daemon=True)
@@ -42,6 +43,7 @@ class AsyncRenderer:
         """The newest finished result, or None if nothing new has finished since the last call."""
         with self._lock:
             result, self._result = self._result, None
+            self.result_ready.clear()
         return result
 
     @property
@@ -69,3 +71,4 @@ class AsyncRenderer:
             with self._lock:
                 self._result = result
                 self._busy = False
+                self.result_ready.set()
