@@ -133,3 +133,12 @@ def test_path_frames_are_grids_of_the_keyframe_images():
     steps = [np.abs(frames[i + 1].astype(int) - frames[i].astype(int)).mean() for i in range(7)]
     wrap = np.abs(frames[0].astype(int) - frames[7].astype(int)).mean()
     assert wrap <= 2 * max(steps)  # a looping video's last frame leads back to its first
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    path = save_image(np.zeros([2, 2, 3], dtype=np.uint8), tmp_path / "p.png")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -212,3 +212,26 @@ def test_undo_redo_and_sessions(app, tmp_path):
     np.testing.assert_array_equal(_settle(app)["image"], shown)
     assert app.widget("Interpolation").keyframes[0]["seed"] == 3
     assert not app.load_session(str(tmp_path / "missing.json")) and "no such session" in app.result["error"]
+
+
+def test_recording_the_running_view_and_exporting_a_video(app, tmp_path):
+    import av
+
+    _settle(app)
+    capture = app.widget("Capture")
+    capture.start_recording()
+    for seed in (1, 2, 3):
+        app.args["seed_x"] = float(seed)
+        _settle(app)
+    capture.stop_recording()
+    recordings = list((tmp_path / "captures").glob("recording*.mp4"))
+    assert len(recordings) == 1
+    with av.open(str(recordings[0])) as container:
+        assert len(list(container.decode(video=0))) >= 3
+    capture.frames_per_transition = 3
+    capture.export_video([dict(seed=1, class_index=0, ws=None), dict(seed=2, class_index=1, ws=None)])
+    deadline = time.time() + 60
+    while capture._export is not None and time.time() < deadline:
+        app.frame()
+    videos = list((tmp_path / "captures").glob("video*.mp4"))
+    assert len(videos) == 1 and "6 frames" in capture.message  # looping: 2 keyframes x 3 frames

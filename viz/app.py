@@ -143,6 +143,7 @@ class Visualizer(ImguiWindow):
         self.settings["window_size"] = list(self.size) if self.handle else self.settings.get("window_size")
         self.settings["open_panels"] = self.open_panels
         self.settings.save()
+        self.widget("Capture").stop_recording()
         self.renderer.close()
         super().close()
 
@@ -248,6 +249,7 @@ class Visualizer(ImguiWindow):
         self.render_history = (self.render_history + [result.get("render_seconds", 0.0)])[-240:]
         if result.get("image") is not None:
             self.texture.upload(result["image"])
+            self.widget("Capture").record(result["image"])
             self.latency_seconds = time.perf_counter() - self._request_time
         if result.get("error") and result["error"] not in self.errors_seen:
             self.errors_seen.add(result["error"])

@@ -26,6 +26,7 @@ class CaptureWidget:
         self.screenshot_pending = False
         self.session_path = "session.json"
         self._export: _VideoExport | None = None
+        self.recorder: VideoWriter | None = None  # records every new image while running
 
     def next_path(self, stem: str, suffix: str) -> Path:
         folder = Path(self.folder)
@@ -51,6 +52,28 @@ class CaptureWidget:
             return None
         self.message = f"wrote {path}"
         return path
+
+    def start_recording(self) -> None:
+        """Record the running view (animations, drags) as a video: each new image becomes a frame."""
+        try:
+            self.recorder = VideoWriter(self.next_path("recording", ".mp4"), fps=self.fps).__enter__()
+        except (StyleGANError, OSError) as error:
+            self.viz.report_error(str(error))
+            self.recorder = None
+
+    def record(self, image: np.ndarray) -> None:
+        if self.recorder is not None:
+            self.recorder.write(image)
+
+    def stop_recording(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return
+        try:
+            recorder.__exit__(None, None, None)
+            self.message = f"wrote {recorder.path} ({recorder.frames_written} frames)"
+        except (StyleGANError, OSError, ValueError) as error:
+            self.viz.report_error(str(error))
 
     def export_video(self, keyframes: list[dict]) -> None:
         """Render a video of the path through `keyframes` (endpoint dicts) with the current truncation."""
@@ -111,6 +134,12 @@ class CaptureWidget:
             imgui.same_line()
             if imgui.button("Cancel"):
                 self._export.cancel()
+        if self.recorder is None:
+            if imgui.button("Record the running view"):
+                self.start_recording()
+        else:
+            if imgui.button(f"Stop recording ({self.recorder.frames_written} frames)"):
+                self.stop_recording()
         _, self.session_path = imgui.input_text("session", self.session_path, 1024)
         if imgui.button("Save session"):
             written = self.viz.save_session(self.session_path)

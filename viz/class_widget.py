@@ -43,6 +43,12 @@ class ClassWidget:
             if changed:
                 args["class_index"] = value
             imgui.same_line()
+            imgui.push_item_width(90)
+            changed, value = imgui.input_int("##class_field", args["class_index"])
+            imgui.pop_item_width()
+            if changed:
+                args["class_index"] = min(max(value, 0), c_dim - 1)
+            imgui.same_line()
             if imgui.button("Random"):
                 args["class_index"] = int(np.random.randint(c_dim))
             names = self.names()

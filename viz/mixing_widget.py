@@ -31,9 +31,8 @@ class MixingWidget:
         imgui.push_item_width(110)
         _, args["mix_seed"] = imgui.input_int("seed##mix", args["mix_seed"])
         if info.get("c_dim"):
-            imgui.same_line()
             value = -1 if args["mix_class"] is None else args["mix_class"]
-            changed, value = imgui.input_int("class##mix", value)
+            changed, value = imgui.input_int("class (-1: the seed's own)##mix", value)
             if changed:
                 args["mix_class"] = None if value < 0 else min(value, info["c_dim"] - 1)
         imgui.pop_item_width()

@@ -11,6 +11,15 @@ from pathlib import Path
 from stylegan.errors import StyleGANError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in `path`'s folder; when the block ends normally it replaces `path`.
@@ -28,6 +37,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise StyleGANError(f"{path}: cannot write there ({error.strerror or error})") from None
     os.close(handle)
     tmp_path = Path(tmp_name)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; the result gets the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)
