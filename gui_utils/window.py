@@ -26,7 +26,7 @@ class Window:
             raise WindowError("GLFW could not open an OpenGL 3 window")
         glfw.make_context_current(self.handle)
         self._drops: list[str] = []
-        glfw.set_drop_callback(self.handle, lambda _window, paths: self._drops.extend(paths))
+        glfw.set_drop_callback(self.handle, lambda _window, paths: self.drop(paths))
         self.vsync = vsync
         glfw.swap_interval(1 if vsync else 0)
         self.fps_limit: int | None = 60
@@ -55,6 +55,10 @@ class Window:
 
     def request_close(self) -> None:
         glfw.set_window_should_close(self.handle, True)
+
+    def drop(self, paths: list[str]) -> None:
+        """Files dropped onto the window (GLFW calls this; tests can too); handled at the next frame."""
+        self._drops.extend(str(path) for path in paths)
 
     def take_drops(self) -> list[str]:
         """Paths dropped onto the window since the last call."""

@@ -115,18 +115,19 @@ def test_every_panel_drives_the_renderer(app):
 def test_dropping_files_on_the_window(app, model, tmp_path):
     _settle(app)
     other = stylegan.save(tiny_generator("stylegan2", c_dim=0), tmp_path / "sg2.safetensors")
-    app.handle_drop(str(other))
+    app.drop([str(other)])  # what the window's drop callback does; the next frame handles it
     assert _settle(app)["model"]["architecture"] == "stylegan2"
     assert app.model.recent[0] == str(other)
 
     corrupt = tmp_path / "corrupt.pkl"
     corrupt.write_bytes(b"\x80\x04 definitely not a network")
-    app.handle_drop(str(corrupt))
+    app.drop([str(corrupt)])
     result = app.wait_for_result()
     assert result["error"] and result["image"] is None
     pixels = app.frame(read_back=True)  # still running, the error drawn in the image area
     assert pixels.shape == (800, 1200, 3)
-    app.handle_drop(str(tmp_path / "notes.txt"))
+    app.drop([str(tmp_path / "notes.txt")])
+    app.frame()
     assert "drop a model" in app.result["error"]
 
     app.handle_drop(model)
@@ -134,7 +135,8 @@ def test_dropping_files_on_the_window(app, model, tmp_path):
     PIL.Image.fromarray(np.full([16, 16, 3], 128, dtype=np.uint8)).save(tmp_path / "photo.png")
     inversion = app.widget("Inversion")
     inversion.steps = 6
-    app.handle_drop(str(tmp_path / "photo.png"))
+    app.drop([str(tmp_path / "photo.png")])
+    app.frame()
     assert app.args["inversion"]["target"] == str(tmp_path / "photo.png")
     deadline = time.time() + 60
     while app.args["inversion"] is not None and time.time() < deadline:
