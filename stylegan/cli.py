@@ -626,6 +626,26 @@ def _render_session(session: Path, network: str | None, outdir: Path, device: st
     click.echo(f"wrote {path} ({args['model']})")
 
 
+@main.command()
+@click.option("--source", required=True, type=click.Path(path_type=Path), help="A folder or zip of images.")
+@click.option("--dest", required=True, type=click.Path(path_type=Path), help="The training zip to write.")
+@click.option("--resolution", required=True, type=int, help="Output size, a power of two (e.g. 256).")
+@click.option("--transform", type=click.Choice(["center-crop", "center-crop-wide"]), default="center-crop",
+              show_default=True)  # fmt: skip
+@click.option("--max-images", type=click.IntRange(min=1), help="Stop after this many images.")
+def dataset(source, dest, resolution, transform, max_images):
+    """Make a training dataset: square PNGs in a zip, with class subfolders as labels."""
+    from training.dataset_tool import make_dataset
+
+    with _ProgressBar("converting", 1) as bar:
+        report = make_dataset(source, dest, resolution, transform, max_images, progress=bar.report)
+    for line in report.skipped:
+        click.echo(f"skipped {line}", err=True)
+    classes = f", {len(report.class_names)} classes" if report.class_names else ""
+    skipped = f"; skipped {len(report.skipped)} unreadable files" if report.skipped else ""
+    click.echo(f"wrote {dest}: {report.written} images of {resolution}x{resolution}{classes}{skipped}")
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 

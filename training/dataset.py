@@ -1,0 +1,177 @@
+"""Training images: a folder or a zip of images, with class labels from `dataset.json` or from class subfolders.
+
+The StyleGAN convention: `dataset.json` holds `{"labels": [["sub/img.png", 3], ...]}` (and here optionally
+`"class_names": [...]`). Images are read one at a time when asked for, so a dataset never has to fit in memory,
+and a zip is opened separately in each DataLoader worker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+
+from stylegan.errors import StyleGANError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+LABELS_FILE = "dataset.json"
+
+
+class _Source:
+    """Files of a folder or a zip, by their posix paths relative to the root."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.is_zip = path.is_file()
+        self._zip: zipfile.ZipFile | None = None
+        if self.is_zip:
+            try:
+                self.names = sorted(self._open_zip().namelist())
+            except (zipfile.BadZipFile, OSError) as error:
+                raise StyleGANError(f"{path}: not a zip archive or a folder of images ({error})") from None
+        elif path.is_dir():
+            self.names = sorted(str(p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file())
+        else:
+            raise StyleGANError(f"{path}: no such folder or zip archive")
+
+    def _open_zip(self) -> zipfile.ZipFile:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+        return self._zip
+
+    def read(self, name: str) -> bytes:
+        if self.is_zip:
+            return self._open_zip().read(name)
+        return (self.path / name).read_bytes()
+
+    def __getstate__(self) -> dict:  # a zip handle cannot cross into a worker process: each opens its own
+        return {**self.__dict__, "_zip": None}
+
+
+def decode_image(data: bytes, name: str):
+    """A PIL image with EXIF orientation applied; a StyleGANError naming the file when it cannot be read."""
+    import PIL.Image
+    import PIL.ImageOps
+
+    try:
+        image = PIL.Image.open(io.BytesIO(data))
+        image = PIL.ImageOps.exif_transpose(image)
+        image.load()
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise StyleGANError(f"{name}: not an image this program can read ({error})") from None
+    return image
+
+
+def to_rgb_on_white(image):
+    """RGB, with any transparency composited on white."""
+    import PIL.Image
+
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = PIL.Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Square, power-of-two images of one size as uint8 [C, H, W], with one-hot labels [c_dim] (c_dim 0 without).
+
+    With `xflip` the dataset is twice as long: the second half are the mirrored images.
+    """
+
+    def __init__(
+        self, path: str | Path, use_labels: bool = True, xflip: bool = False, max_images: int | None = None
+    ):
+        self.path = Path(path)
+        self.source = _Source(self.path)
+        self.image_names = [n for n in self.source.names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+        if max_images is not None:
+            self.image_names = self.image_names[:max_images]
+        if not self.image_names:
+            raise StyleGANError(f"{self.path}: no images in it (looked for {', '.join(IMAGE_SUFFIXES)})")
+        self.xflip = xflip
+        labels, self.class_names = self._labels() if use_labels else (None, None)
+        self.labels = labels  # int64 [N] or None
+        self.c_dim = 0 if labels is None else int(max(labels.max() + 1, len(self.class_names or [])))
+        first = self._load_array(0)
+        self.channels, self.resolution = first.shape[0], first.shape[1]
+        self._check_shape(first, self.image_names[0])
+
+    def _labels(self) -> tuple[np.ndarray | None, list[str] | None]:
+        if LABELS_FILE in self.source.names:
+            try:
+                meta = json.loads(self.source.read(LABELS_FILE))
+                table = dict(meta.get("labels") or [])
+            except (ValueError, TypeError, AttributeError) as error:
+                raise StyleGANError(f"{self.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
+            if not table:
+                return None, meta.get("class_names")
+            missing = [name for name in self.image_names if name not in table]
+            if missing:
+                raise StyleGANError(
+                    f"{self.path}/{LABELS_FILE}: no label for {missing[0]} ({len(missing)} images)"
+                )
+            labels = np.array([int(np.asarray(table[name]).reshape(-1)[0]) for name in self.image_names])
+            return labels, meta.get("class_names")
+        folders = [PurePosixPath(name).parts for name in self.image_names]
+        if all(len(parts) == 2 for parts in folders):  # every image sits in a class subfolder
+            class_names = sorted({parts[0] for parts in folders})
+            index = {name: i for i, name in enumerate(class_names)}
+            return np.array([index[parts[0]] for parts in folders]), class_names
+        return None, None
+
+    def _load_array(self, raw_index: int) -> np.ndarray:
+        name = self.image_names[raw_index]
+        try:
+            data = self.source.read(name)
+        except (OSError, KeyError) as error:
+            raise StyleGANError(f"{self.path}/{name}: cannot be read ({error})") from None
+        image = decode_image(data, f"{self.path}/{name}")
+        if image.mode in ("L", "I;16", "I"):
+            array = np.asarray(image.convert("L"))[None]
+        else:
+            array = np.asarray(to_rgb_on_white(image)).transpose(2, 0, 1)
+        return np.ascontiguousarray(array)
+
+    def _check_shape(self, array: np.ndarray, name: str) -> None:
+        channels, height, width = array.shape
+        if height != width:
+            raise StyleGANError(
+                f"{self.path}/{name}: {width}x{height} is not square; make the dataset with `stylegan dataset`"
+            )
+        if width < 4 or width & (width - 1):
+            raise StyleGANError(
+                f"{self.path}/{name}: {width}x{height} is not a power of two; make the dataset with `stylegan dataset`"
+            )
+        if (channels, width) != (self.channels, self.resolution):
+            raise StyleGANError(
+                f"{self.path}/{name}: {width}x{height} with {channels} channels, but the first image is "
+                f"{self.resolution}x{self.resolution} with {self.channels}"
+            )
+
+    def check(self) -> None:
+        """Read every image once and stop at the first bad one (wrong size, channels, unreadable)."""
+        for index, name in enumerate(self.image_names):
+            self._check_shape(self._load_array(index), name)
+
+    def __len__(self) -> int:
+        return len(self.image_names) * (2 if self.xflip else 1)
+
+    def label(self, index: int) -> torch.Tensor:
+        one_hot = torch.zeros(self.c_dim)
+        if self.labels is not None:
+            one_hot[self.labels[index % len(self.image_names)]] = 1
+        return one_hot
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = index % len(self.image_names)
+        array = self._load_array(raw)
+        self._check_shape(array, self.image_names[raw])
+        if index >= len(self.image_names):
+            array = array[:, :, ::-1]
+        return torch.from_numpy(array.copy()), self.label(index)

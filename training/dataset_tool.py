@@ -1,0 +1,129 @@
+"""`stylegan dataset`: turn a folder or zip of images into a training zip of square power-of-two PNGs.
+
+Class subfolders become labels (their names are recorded as class_names); a source with its own dataset.json
+keeps its labels. Unreadable files are listed and skipped; the zip is written under a temporary name and only
+renamed when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import PIL.Image
+
+from stylegan.errors import StyleGANError
+from stylegan.io.atomic import atomic_path
+from training.dataset import IMAGE_SUFFIXES, LABELS_FILE, _Source, decode_image, to_rgb_on_white
+
+TRANSFORMS = ("center-crop", "center-crop-wide")
+
+
+@dataclass
+class DatasetReport:
+    written: int = 0
+    skipped: list[str] = field(default_factory=list)  # 'name: why'
+    class_names: list[str] | None = None
+
+
+def transform_image(image, resolution: int, transform: str) -> np.ndarray:
+    """A PIL image -> uint8 [resolution, resolution, 3].
+
+    center-crop: the largest centred square, resized. center-crop-wide: the largest centred 2:1 strip, resized
+    to resolution x resolution/2 and placed in the middle of a black square (for wide subjects such as cars).
+    """
+    import PIL.Image
+
+    image = to_rgb_on_white(image)
+    width, height = image.size
+    if transform == "center-crop":
+        side = min(width, height)
+        box = ((width - side) // 2, (height - side) // 2, (width + side) // 2, (height + side) // 2)
+        return np.asarray(image.crop(box).resize((resolution, resolution), PIL.Image.LANCZOS))
+    crop_width = min(width, 2 * height)
+    crop_height = crop_width // 2
+    box = ((width - crop_width) // 2, (height - crop_height) // 2)
+    strip = image.crop((*box, box[0] + crop_width, box[1] + crop_height))
+    strip = strip.resize((resolution, resolution // 2), PIL.Image.LANCZOS)
+    canvas = np.zeros([resolution, resolution, 3], dtype=np.uint8)
+    top = (resolution - resolution // 2) // 2
+    canvas[top : top + resolution // 2] = np.asarray(strip)
+    return canvas
+
+
+def _source_labels(source: _Source, names: list[str]) -> tuple[dict[str, int] | None, list[str] | None]:
+    if LABELS_FILE in source.names:
+        try:
+            meta = json.loads(source.read(LABELS_FILE))
+            table = {name: int(np.asarray(label).reshape(-1)[0]) for name, label in meta.get("labels") or []}
+        except (ValueError, TypeError, AttributeError) as error:
+            raise StyleGANError(f"{source.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
+        return (table or None), meta.get("class_names")
+    parts = [PurePosixPath(name).parts for name in names]
+    if names and all(len(p) == 2 for p in parts):
+        class_names = sorted({p[0] for p in parts})
+        index = {name: i for i, name in enumerate(class_names)}
+        return {name: index[p[0]] for name, p in zip(names, parts, strict=True)}, class_names
+    return None, None
+
+
+def make_dataset(
+    source_path: str | Path,
+    dest: str | Path,
+    resolution: int,
+    transform: str = "center-crop",
+    max_images: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DatasetReport:
+    """Write the training zip `dest` from the images in `source_path`; returns what was written and skipped."""
+    dest = Path(dest)
+    if dest.suffix.lower() != ".zip":
+        raise StyleGANError(f"{dest}: the dataset is written as a .zip; use that suffix")
+    if resolution < 4 or resolution & (resolution - 1):
+        raise StyleGANError(f"resolution {resolution} is not a power of two (4, 8, ..., 1024)")
+    if transform not in TRANSFORMS:
+        raise StyleGANError(f"unknown transform {transform!r}: use {' or '.join(TRANSFORMS)}")
+    source = _Source(Path(source_path))
+    names = [n for n in source.names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+    if not names:
+        raise StyleGANError(f"{source_path}: no images in it (looked for {', '.join(IMAGE_SUFFIXES)})")
+    labels, class_names = _source_labels(source, names)
+    report = DatasetReport(class_names=class_names)
+    written_labels = []
+    total = len(names) if max_images is None else min(len(names), max_images)
+    with (
+        atomic_path(dest) as tmp_path,
+        zipfile.ZipFile(tmp_path, "w", compression=zipfile.ZIP_STORED) as archive,
+    ):
+        for position, name in enumerate(names):
+            if report.written >= total:
+                break
+            try:
+                image = decode_image(source.read(name), name)
+            except StyleGANError as error:
+                report.skipped.append(str(error))
+                continue
+            pixels = transform_image(image, resolution, transform)
+            archive_name = f"{report.written // 1000:05d}/img{report.written:08d}.png"
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(pixels).save(buffer, format="PNG", compress_level=0, optimize=False)
+            archive.writestr(archive_name, buffer.getvalue())
+            if labels is not None:
+                if name not in labels:
+                    raise StyleGANError(f"{source_path}/{LABELS_FILE}: no label for {name}")
+                written_labels.append([archive_name, labels[name]])
+            report.written += 1
+            if progress:
+                progress(position + 1, len(names))
+        if report.written == 0:
+            raise StyleGANError(f"{source_path}: none of its {len(names)} images could be read")
+        meta = {"labels": written_labels or None}
+        if class_names:
+            meta["class_names"] = class_names
+        archive.writestr(LABELS_FILE, json.dumps(meta))
+    return report
