@@ -19,7 +19,7 @@ from stylegan.latent import map_to_w, one_hot, synthesize, z_from_seeds
 
 
 def _accepts_connections(path: str, seconds: float = 10.0) -> bool:
-    """Wait until the X server at this socket answers (its number can be reported a moment before)."""
+    """Wait until the X server at this socket accepts connections (it starts a moment after the process)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         with socket.socket(socket.AF_UNIX) as probe:
