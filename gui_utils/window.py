@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import glfw
 import numpy as np
@@ -16,7 +17,12 @@ class WindowError(RuntimeError):
 
 class Window:
     def __init__(self, title: str = "window", width: int = 1600, height: int = 900, vsync: bool = True):
-        if not glfw.init():
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # GLFW's own warning says the same as the error below, less clearly
+            started = glfw.init()
+        if not started:
             raise WindowError("GLFW could not start: is there a display (DISPLAY / WAYLAND_DISPLAY)?")
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 0)
