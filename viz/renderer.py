@@ -80,6 +80,9 @@ class Renderer:
 
     def __init__(self, ws_cache_size: int = 4096):
         self._networks: dict[tuple[str, str], stylegan.Generator] = {}
+        self._facts: dict[
+            tuple[str, str], tuple[dict, list[dict]]
+        ] = {}  # (model info, layer list) per network
         self._ws_cache: collections.OrderedDict = collections.OrderedDict()
         self._ws_cache_size = ws_cache_size
         self._inversion: _InversionRun | None = None
@@ -109,11 +112,15 @@ class Renderer:
             if device.startswith("cuda") and not torch.cuda.is_available():
                 raise StyleGANError("CUDA is not available on this machine; choose the CPU")
             self._networks.clear()  # one model at a time: big generators do not fit twice
+            self._facts.clear()
             self._ws_cache.clear()
             if model in self._registered:
-                self._networks[key] = self._registered[model].to(device)
+                G = self._registered[model].to(device)
             else:
-                self._networks[key] = stylegan.load(model, device=device).eval().requires_grad_(False)
+                G = stylegan.load(model, device=device).eval().requires_grad_(False)
+            self._networks[key] = G
+            layers = [dict(name=r.name, size=r.size, channels=r.channels, fp16=r.fp16) for r in layer_rows(G)]
+            self._facts[key] = (self.model_info(G), layers)
         return self._networks[key]
 
     def register(self, name: str, G: stylegan.Generator) -> None:
@@ -156,6 +163,17 @@ class Renderer:
         classes = seed_classes(G, [seed], class_index)
         return G.mapping.class_centers(one_hot(classes, G.c_dim, G.mapping.w_avg.device))[0]
 
+    def blended_ws(
+        self, G, seeds: list[tuple[int, float]], class_index: int | None, psi, cutoff
+    ) -> torch.Tensor:
+        """Truncated ws [num_ws, w_dim] of a weighted blend of seeds (weights summing to 1): the seeds' ws and
+        their class centres are blended alike, so truncation pulls towards the blended centre."""
+        ws = centre = 0
+        for seed, weight in seeds:
+            ws = ws + weight * self.seed_ws(G, seed, class_index)
+            centre = centre + weight * self._centre(G, seed, class_index)
+        return truncate(ws[None], centre[None], psi, cutoff)[0]
+
     def _base_ws(self, G, args) -> torch.Tensor:
         """The current latent before mixing: a given w, an interpolation, or the blend of grid seeds."""
         if args["interp_enabled"]:
@@ -164,23 +182,19 @@ class Renderer:
             return interpolate(G, a, b, [t], args["interp_space"], args["psi"], args["cutoff"])[0]
         if args["latent_ws"] is not None:
             return _checked_ws(G, args["latent_ws"])
-        ws = 0
-        centre = 0
-        for seed, weight in seed_grid_weights(float(args["seed_x"]), float(args["seed_y"])):
-            ws = ws + weight * self.seed_ws(G, seed, args["class_index"])
-            centre = centre + weight * self._centre(G, seed, args["class_index"])
-        return truncate(ws[None], centre[None], args["psi"], args["cutoff"])[0]
+        seeds = seed_grid_weights(float(args["seed_x"]), float(args["seed_y"]))
+        return self.blended_ws(G, seeds, args["class_index"], args["psi"], args["cutoff"])
 
     # -- one frame ----------------------------------------------------------------------------------------------
 
     def _render(self, args: dict, result: dict) -> None:
         G = self.network(args["model"], args["device"])
-        result["model"] = self.model_info(G)
-        result["layers"] = [
-            dict(name=row.name, size=row.size, channels=row.channels, fp16=row.fp16) for row in layer_rows(G)
-        ]
-        if args["class_index"] is not None and not 0 <= int(args["class_index"]) < max(G.c_dim, 1):
-            raise StyleGANError(f"class {args['class_index']} is out of range: 0 to {G.c_dim - 1}")
+        result["model"], result["layers"] = self._facts[(str(args["model"]), str(args["device"]))]
+        if args["class_index"] is not None:
+            if G.c_dim == 0:
+                raise StyleGANError("this model is not class-conditional")
+            if not 0 <= int(args["class_index"]) < G.c_dim:
+                raise StyleGANError(f"class {args['class_index']} is out of range: 0 to {G.c_dim - 1}")
         if args["inversion"] is not None:
             report = self._step_inversion(G, args, result)
             if not report["done"]:  # show the target and the current reconstruction side by side
@@ -188,16 +202,14 @@ class Renderer:
                 return
         ws = self._base_ws(G, args)
         if args["mix_enabled"] and args["mix_layers"]:
-            other = self.seed_ws(G, int(args["mix_seed"]), args["mix_class"])
-            other = truncate(other[None], self._centre(G, int(args["mix_seed"]), args["mix_class"])[None],
-                             args["psi"], args["cutoff"])[0]  # fmt: skip
+            other = self.blended_ws(
+                G, [(int(args["mix_seed"]), 1.0)], args["mix_class"], args["psi"], args["cutoff"]
+            )
             ws = style_mix(ws[None], other[None], [i for i in args["mix_layers"] if 0 <= i < G.num_ws])[0]
         result["ws"] = ws.cpu().numpy()
         self._set_transform(G, args)
         capture = _LayerCapture(G, args["layer"]) if args["layer"] else None
         try:
-            if G.c_dim == 0 and args["class_index"] is not None:
-                raise StyleGANError("this model is not class-conditional")
             force_fp32 = not args["fp16"]
             start = time.perf_counter()
             image = synthesize(G, ws[None], args["noise_mode"], int(args["noise_seed"]), force_fp32)
