@@ -21,7 +21,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 LABELS_FILE = "dataset.json"
 
 
-class _Source:
+class ImageSource:
     """Files of a folder or a zip, by their posix paths relative to the root."""
 
     def __init__(self, path: Path):
@@ -50,6 +50,24 @@ class _Source:
 
     def __getstate__(self) -> dict:  # a zip handle cannot cross into a worker process: each opens its own
         return {**self.__dict__, "_zip": None}
+
+
+def read_labels(source: ImageSource, names: list[str]) -> tuple[dict[str, int] | None, list[str] | None]:
+    """({image name: class}, class names) from the source's dataset.json, else from class subfolders (when every
+    image sits in one); (None, None) for unlabelled images."""
+    if LABELS_FILE in source.names:
+        try:
+            meta = json.loads(source.read(LABELS_FILE))
+            table = {name: int(np.asarray(label).reshape(-1)[0]) for name, label in meta.get("labels") or []}
+        except (ValueError, TypeError, AttributeError) as error:
+            raise StyleGANError(f"{source.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
+        return (table or None), meta.get("class_names")
+    parts = [PurePosixPath(name).parts for name in names]
+    if names and all(len(p) == 2 for p in parts):
+        class_names = sorted({p[0] for p in parts})
+        index = {name: i for i, name in enumerate(class_names)}
+        return {name: index[p[0]] for name, p in zip(names, parts, strict=True)}, class_names
+    return None, None
 
 
 def decode_image(data: bytes, name: str):
@@ -88,7 +106,7 @@ class ImageDataset(torch.utils.data.Dataset):
         self, path: str | Path, use_labels: bool = True, xflip: bool = False, max_images: int | None = None
     ):
         self.path = Path(path)
-        self.source = _Source(self.path)
+        self.source = ImageSource(self.path)
         self.image_names = [n for n in self.source.names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
         if max_images is not None:
             self.image_names = self.image_names[:max_images]
@@ -103,27 +121,15 @@ class ImageDataset(torch.utils.data.Dataset):
         self._check_shape(first, self.image_names[0])
 
     def _labels(self) -> tuple[np.ndarray | None, list[str] | None]:
-        if LABELS_FILE in self.source.names:
-            try:
-                meta = json.loads(self.source.read(LABELS_FILE))
-                table = dict(meta.get("labels") or [])
-            except (ValueError, TypeError, AttributeError) as error:
-                raise StyleGANError(f"{self.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
-            if not table:
-                return None, meta.get("class_names")
-            missing = [name for name in self.image_names if name not in table]
-            if missing:
-                raise StyleGANError(
-                    f"{self.path}/{LABELS_FILE}: no label for {missing[0]} ({len(missing)} images)"
-                )
-            labels = np.array([int(np.asarray(table[name]).reshape(-1)[0]) for name in self.image_names])
-            return labels, meta.get("class_names")
-        folders = [PurePosixPath(name).parts for name in self.image_names]
-        if all(len(parts) == 2 for parts in folders):  # every image sits in a class subfolder
-            class_names = sorted({parts[0] for parts in folders})
-            index = {name: i for i, name in enumerate(class_names)}
-            return np.array([index[parts[0]] for parts in folders]), class_names
-        return None, None
+        table, class_names = read_labels(self.source, self.image_names)
+        if table is None:
+            return None, class_names
+        missing = [name for name in self.image_names if name not in table]
+        if missing:
+            raise StyleGANError(
+                f"{self.path}/{LABELS_FILE}: no label for {missing[0]} ({len(missing)} images)"
+            )
+        return np.array([table[name] for name in self.image_names]), class_names
 
     def _load_array(self, raw_index: int) -> np.ndarray:
         name = self.image_names[raw_index]

@@ -19,7 +19,14 @@ import PIL.Image
 
 from stylegan.errors import StyleGANError
 from stylegan.io.atomic import atomic_path
-from training.dataset import IMAGE_SUFFIXES, LABELS_FILE, _Source, decode_image, to_rgb_on_white
+from training.dataset import (
+    IMAGE_SUFFIXES,
+    LABELS_FILE,
+    ImageSource,
+    decode_image,
+    read_labels,
+    to_rgb_on_white,
+)
 
 TRANSFORMS = ("center-crop", "center-crop-wide")
 
@@ -56,22 +63,6 @@ def transform_image(image, resolution: int, transform: str) -> np.ndarray:
     return canvas
 
 
-def _source_labels(source: _Source, names: list[str]) -> tuple[dict[str, int] | None, list[str] | None]:
-    if LABELS_FILE in source.names:
-        try:
-            meta = json.loads(source.read(LABELS_FILE))
-            table = {name: int(np.asarray(label).reshape(-1)[0]) for name, label in meta.get("labels") or []}
-        except (ValueError, TypeError, AttributeError) as error:
-            raise StyleGANError(f"{source.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
-        return (table or None), meta.get("class_names")
-    parts = [PurePosixPath(name).parts for name in names]
-    if names and all(len(p) == 2 for p in parts):
-        class_names = sorted({p[0] for p in parts})
-        index = {name: i for i, name in enumerate(class_names)}
-        return {name: index[p[0]] for name, p in zip(names, parts, strict=True)}, class_names
-    return None, None
-
-
 def make_dataset(
     source_path: str | Path,
     dest: str | Path,
@@ -88,11 +79,11 @@ def make_dataset(
         raise StyleGANError(f"resolution {resolution} is not a power of two (4, 8, ..., 1024)")
     if transform not in TRANSFORMS:
         raise StyleGANError(f"unknown transform {transform!r}: use {' or '.join(TRANSFORMS)}")
-    source = _Source(Path(source_path))
+    source = ImageSource(Path(source_path))
     names = [n for n in source.names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
     if not names:
         raise StyleGANError(f"{source_path}: no images in it (looked for {', '.join(IMAGE_SUFFIXES)})")
-    labels, class_names = _source_labels(source, names)
+    labels, class_names = read_labels(source, names)
     report = DatasetReport(class_names=class_names)
     written_labels = []
     total = len(names) if max_images is None else min(len(names), max_images)
