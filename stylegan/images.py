@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,26 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.io.atomic import atomic_path
+
+
+def open_image(source: str | Path | bytes, name: str | None = None):
+    """A decoded PIL image with its EXIF orientation applied, from a path or a file's bytes; a StyleGANError
+    naming the file (`name`, default the path) when there is none or it cannot be read."""
+    import PIL.Image
+    import PIL.ImageOps
+
+    name = name or str(source)
+    try:
+        with PIL.Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+            image = PIL.ImageOps.exif_transpose(opened)
+            image.load()
+    except FileNotFoundError:
+        raise StyleGANError(f"{name}: no such image") from None
+    except IsADirectoryError:
+        raise StyleGANError(f"{name}: is a directory, not an image") from None
+    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
+        raise StyleGANError(f"{name}: not an image this program can read ({error})") from None
+    return image
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

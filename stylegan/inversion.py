@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
+from stylegan.images import open_image
 from stylegan.io.atomic import atomic_path
 from stylegan.latent import one_hot, resolve_class
 from stylegan.networks.generator import Generator
@@ -48,20 +49,8 @@ def load_target(path: str | Path, resolution: int, channels: int = 3) -> torch.T
     their precision until the end; centre crop to a square, then a Lanczos resize.
     """
     import PIL.Image
-    import PIL.ImageOps
 
-    path = Path(path)
-    try:
-        with PIL.Image.open(path) as opened:
-            image = PIL.ImageOps.exif_transpose(opened)
-            image.load()
-    except FileNotFoundError:
-        raise StyleGANError(f"{path}: no such image") from None
-    except IsADirectoryError:
-        raise StyleGANError(f"{path}: is a directory, not an image") from None
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-        raise StyleGANError(f"{path}: not an image this program can read ({error})") from None
-    planes = _float_planes(image)  # [C, H, W] in [0, 1]
+    planes = _float_planes(open_image(Path(path)))  # [C, H, W] in [0, 1]
     height, width = planes.shape[1:]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2

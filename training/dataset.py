@@ -7,7 +7,6 @@ and a zip is opened separately in each DataLoader worker.
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
+from stylegan.images import open_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 LABELS_FILE = "dataset.json"
@@ -68,20 +68,6 @@ def read_labels(source: ImageSource, names: list[str]) -> tuple[dict[str, int] |
         index = {name: i for i, name in enumerate(class_names)}
         return {name: index[p[0]] for name, p in zip(names, parts, strict=True)}, class_names
     return None, None
-
-
-def decode_image(data: bytes, name: str):
-    """A PIL image with EXIF orientation applied; a StyleGANError naming the file when it cannot be read."""
-    import PIL.Image
-    import PIL.ImageOps
-
-    try:
-        image = PIL.Image.open(io.BytesIO(data))
-        image = PIL.ImageOps.exif_transpose(image)
-        image.load()
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-        raise StyleGANError(f"{name}: not an image this program can read ({error})") from None
-    return image
 
 
 def to_rgb_on_white(image):
@@ -137,7 +123,7 @@ class ImageDataset(torch.utils.data.Dataset):
             data = self.source.read(name)
         except (OSError, KeyError) as error:
             raise StyleGANError(f"{self.path}/{name}: cannot be read ({error})") from None
-        image = decode_image(data, f"{self.path}/{name}")
+        image = open_image(data, f"{self.path}/{name}")
         if image.mode in ("L", "I;16", "I"):
             array = np.asarray(image.convert("L"))[None]
         else:

@@ -18,12 +18,12 @@ import numpy as np
 import PIL.Image
 
 from stylegan.errors import StyleGANError
+from stylegan.images import open_image
 from stylegan.io.atomic import atomic_path
 from training.dataset import (
     IMAGE_SUFFIXES,
     LABELS_FILE,
     ImageSource,
-    decode_image,
     read_labels,
     to_rgb_on_white,
 )
@@ -95,7 +95,7 @@ def make_dataset(
             if report.written >= total:
                 break
             try:
-                image = decode_image(source.read(name), name)
+                image = open_image(source.read(name), name)
             except StyleGANError as error:
                 report.skipped.append(str(error))
                 continue
