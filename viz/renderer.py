@@ -10,8 +10,10 @@ from __future__ import annotations
 import collections
 import copy
 import math
+import threading
 import time
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +82,10 @@ class Renderer:
 
     def __init__(self, ws_cache_size: int = 4096):
         self._networks: dict[tuple[str, str], stylegan.Generator] = {}
-        self._facts: dict[
-            tuple[str, str], tuple[dict, list[dict]]
-        ] = {}  # (model info, layer list) per network
+        self._facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # G -> (model info, layer list)
         self._ws_cache: collections.OrderedDict = collections.OrderedDict()
         self._ws_cache_size = ws_cache_size
+        self._network_lock = threading.Lock()  # the capture panel's video export asks for the network too
         self._inversion: _InversionRun | None = None
         self._registered: dict[str, stylegan.Generator] = {}  # generators made here (PTI), by name
 
@@ -107,21 +108,28 @@ class Renderer:
     # -- models -------------------------------------------------------------------------------------------------
 
     def network(self, model: str, device: str) -> stylegan.Generator:
+        with self._network_lock:
+            return self._network(model, device)
+
+    def _network(self, model: str, device: str) -> stylegan.Generator:
         key = (str(model), str(device))
         if key not in self._networks:
             if device.startswith("cuda") and not torch.cuda.is_available():
                 raise StyleGANError("CUDA is not available on this machine; choose the CPU")
             self._networks.clear()  # one model at a time: big generators do not fit twice
-            self._facts.clear()
             self._ws_cache.clear()
             if model in self._registered:
-                G = self._registered[model].to(device)
+                self._networks[key] = self._registered[model].to(device)
             else:
-                G = stylegan.load(model, device=device).eval().requires_grad_(False)
-            self._networks[key] = G
-            layers = [dict(name=r.name, size=r.size, channels=r.channels, fp16=r.fp16) for r in layer_rows(G)]
-            self._facts[key] = (self.model_info(G), layers)
+                self._networks[key] = stylegan.load(model, device=device).eval().requires_grad_(False)
         return self._networks[key]
+
+    def facts(self, G: stylegan.Generator) -> tuple[dict, list[dict]]:
+        """(model info, layer list) of G, worked out once per network rather than every frame."""
+        if G not in self._facts:
+            layers = [dict(name=r.name, size=r.size, channels=r.channels, fp16=r.fp16) for r in layer_rows(G)]
+            self._facts[G] = (self.model_info(G), layers)
+        return self._facts[G]
 
     def register(self, name: str, G: stylegan.Generator) -> None:
         """Make a generator built here (a PTI result) loadable by `name` as the `model` argument."""
@@ -189,7 +197,7 @@ class Renderer:
 
     def _render(self, args: dict, result: dict) -> None:
         G = self.network(args["model"], args["device"])
-        result["model"], result["layers"] = self._facts[(str(args["model"]), str(args["device"]))]
+        result["model"], result["layers"] = self.facts(G)
         if args["class_index"] is not None:
             if G.c_dim == 0:
                 raise StyleGANError("this model is not class-conditional")
