@@ -646,6 +646,132 @@ def dataset(source, dest, resolution, transform, max_images):
     click.echo(f"wrote {dest}: {report.written} images of {resolution}x{resolution}{classes}{skipped}")
 
 
+@main.command()
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Training zip or folder (see `stylegan dataset`).",
+)
+@click.option(
+    "--outdir", required=True, type=click.Path(path_type=Path), help="Folder for snapshots and logs."
+)
+@click.option(
+    "--kimg",
+    type=click.FloatRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Train on this many thousand images.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Images per step, all processes together.",
+)
+@click.option(
+    "--batch-gpu", type=click.IntRange(min=1), help="Images per forward pass (gradient accumulation)."
+)
+@click.option(
+    "--cond/--no-cond", default=None, help="Class-conditional (default: when the dataset has labels)."
+)
+@click.option("--mirror", is_flag=True, help="Add x-flipped copies of the images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--cbase",
+    type=click.IntRange(min=1),
+    default=32768,
+    show_default=True,
+    help="Stem capacity (official --cbase x 2).",
+)
+@click.option(
+    "--cmax",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Stem max channels (official --cmax x 2).",
+)
+@click.option(
+    "--syn-layers", type=click.IntRange(min=1), default=10, show_default=True, help="Layers of the stem."
+)
+@click.option("--z-dim", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--w-dim", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option(
+    "--superres", is_flag=True, help="Train the next stage of --stem: grow it, train only the new head."
+)
+@click.option(
+    "--stem", type=click.Path(path_type=Path), help="The trained generator to grow (with --superres)."
+)
+@click.option("--head-layers", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--up-factor", type=click.IntRange(min=2), default=2, show_default=True)
+@click.option("--backbones", default="tf_efficientnet_lite0,deit_base_distilled_patch16_224", show_default=True,
+              help="timm feature networks of the discriminator.")  # fmt: skip
+@click.option("--no-pretrained", is_flag=True, help="Random feature networks and classifier (offline tests).")
+@click.option("--d-width-max", type=click.IntRange(min=1), help="Cap on the discriminator heads' channels.")
+@click.option(
+    "--d-cout",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Channels of the finest mixed features.",
+)
+@click.option("--glr", type=float, default=0.0025, show_default=True)
+@click.option("--dlr", type=float, default=0.002, show_default=True)
+@click.option(
+    "--cls-weight", type=float, help="Classifier guidance weight (default 8 on conditional stages >= 32x32)."
+)
+@click.option("--pl-weight", type=float, help="Path-length weight (default 2 for a stem, 0 for a stage).")
+@click.option("--no-amp", is_flag=True, help="Run the discriminator in float32 on CUDA.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option(
+    "--tick",
+    type=click.FloatRange(min=0, min_open=True),
+    default=4,
+    show_default=True,
+    help="kimg per status line.",
+)
+@click.option("--snap", type=click.IntRange(min=1), default=50, show_default=True, help="Ticks per snapshot.")
+@click.option(
+    "--fid-images",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="FID at each snapshot on this many images.",
+)
+@click.option(
+    "--fid-patience",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Stop when FID has not improved for this many snapshots.",
+)
+@click.option(
+    "--resume", type=click.Path(path_type=Path), help="Continue the run in this folder (or state file)."
+)
+@click.option("--device", help="cpu, cuda or cuda:N (default: this process's GPU, else CPU).")
+def train(**kw):
+    """Train a StyleGAN-XL stem, or (--superres --stem) its next stage. Run under torchrun for several GPUs."""
+    from training.loop import Trainer, TrainingOptions
+
+    if kw["superres"] != (kw["stem"] is not None):
+        raise StyleGANError("--superres and --stem go together: --superres --stem STEM.safetensors")
+    options = TrainingOptions(
+        data=str(kw["data"]), outdir=str(kw["outdir"]), kimg=kw["kimg"], batch=kw["batch"],
+        batch_gpu=kw["batch_gpu"], cond=kw["cond"], mirror=kw["mirror"], seed=kw["seed"], cbase=kw["cbase"],
+        cmax=kw["cmax"], syn_layers=kw["syn_layers"], z_dim=kw["z_dim"], w_dim=kw["w_dim"],
+        stem=None if kw["stem"] is None else str(kw["stem"]), head_layers=kw["head_layers"],
+        up_factor=kw["up_factor"], backbones=[name.strip() for name in kw["backbones"].split(",") if name.strip()],
+        pretrained=not kw["no_pretrained"], d_cout=kw["d_cout"], d_width_max=kw["d_width_max"], glr=kw["glr"],
+        dlr=kw["dlr"], cls_weight=kw["cls_weight"], pl_weight=kw["pl_weight"], amp=not kw["no_amp"],
+        workers=kw["workers"], tick_kimg=kw["tick"], snap_ticks=kw["snap"], fid_images=kw["fid_images"],
+        fid_patience=kw["fid_patience"], device=kw["device"],
+    )  # fmt: skip
+    trainer = Trainer(options, log=click.echo, resume=None if kw["resume"] is None else str(kw["resume"]))
+    snapshot = trainer.run()
+    click.echo(f"done: {snapshot}")
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 

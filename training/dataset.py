@@ -160,6 +160,13 @@ class ImageDataset(torch.utils.data.Dataset):
             one_hot[self.labels[index % len(self.image_names)]] = 1
         return one_hot
 
+    def random_labels(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """One-hot labels [count, c_dim] of random images of the set (its class distribution); [count, 0] without."""
+        if self.labels is None:
+            return torch.zeros([count, self.c_dim])
+        picks = torch.randint(len(self.image_names), [count], generator=generator).numpy()
+        return torch.nn.functional.one_hot(torch.from_numpy(self.labels[picks]), self.c_dim).float()
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         raw = index % len(self.image_names)
         array = self._load_array(raw)

@@ -1,0 +1,87 @@
+"""Pretrained timm networks (classifiers, discriminator feature networks): weights looked up locally first.
+
+Where the weights come from, in order: `$STYLEGAN_WEIGHTS/<name>.safetensors` (or `.pth`), timm's own copy in
+the Hugging Face cache, then timm's normal download. With no local copy and no network the caller gets one
+StyleGANError at once, naming the file and where to put it, instead of minutes of download retries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+from stylegan.errors import StyleGANError
+
+WEIGHTS_DIR_VARIABLE = "STYLEGAN_WEIGHTS"
+HUB_HOST = "huggingface.co"
+
+
+def hub_id(name: str) -> str:
+    """The Hugging Face repository timm downloads `name`'s default weights from, e.g. timm/deit_...fb_in1k."""
+    import timm
+
+    try:
+        config = timm.models.get_pretrained_cfg(name)
+    except (RuntimeError, ValueError):
+        config = None
+    if config is None or not config.hf_hub_id:
+        raise StyleGANError(f"timm has no pretrained weights for {name!r}")
+    return config.hf_hub_id
+
+
+def local_weights(name: str) -> Path | None:
+    """A local file with `name`'s pretrained weights, or None."""
+    folder = os.environ.get(WEIGHTS_DIR_VARIABLE)
+    if folder:
+        for suffix in (".safetensors", ".pth", ".bin"):
+            candidate = Path(folder) / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    repository = hub_id(name)
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(repository, filename)
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", ""):
+        return False
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def create_timm_model(name: str, pretrained: bool = True) -> torch.nn.Module:
+    """timm.create_model(name), with pretrained weights found as the module docstring says."""
+    import timm
+
+    if name not in timm.list_models():
+        raise StyleGANError(f"{name!r} is not a timm model")
+    if not pretrained:
+        return timm.create_model(name, pretrained=False)
+    path = local_weights(name)
+    if path is None and not hub_reachable():
+        raise StyleGANError(
+            f"the pretrained weights of {name} are not here and {HUB_HOST} cannot be reached: download "
+            f"them once on a connected machine (they land in the Hugging Face cache, ~/.cache/huggingface), "
+            f"or put them at ${WEIGHTS_DIR_VARIABLE}/{name}.safetensors, or train with --no-pretrained"
+        )
+    overlay = {} if path is None else dict(pretrained_cfg_overlay=dict(file=str(path)))
+    try:
+        return timm.create_model(name, pretrained=True, **overlay)
+    except (OSError, RuntimeError, ValueError) as error:
+        where = path or hub_id(name)
+        raise StyleGANError(
+            f"the pretrained weights of {name} could not be loaded from {where} ({error})"
+        ) from None
