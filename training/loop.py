@@ -192,6 +192,8 @@ class Trainer:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             torch.distributed.init_process_group(backend, rank=self.rank, world_size=self.world)
 
+        processes = f"{self.world} process" + ("es" if self.world > 1 else "")
+        self.log(f"training on {processes} ({self.device}), batch {options.batch}, {self.batch_gpu} per pass")
         self.dataset = ImageDataset(options.data, use_labels=options.cond is not False, xflip=options.mirror)
         if options.cond and self.dataset.c_dim == 0:
             raise StyleGANError(f"{options.data}: --cond needs labels (dataset.json or class subfolders)")
@@ -624,9 +626,7 @@ class Trainer:
         facts = dict(
             kimg=self.progress.cur_nimg / 1000, dataset=str(self.options.data), stage_of=self.options.stem
         )
+        metadata = {**self.metadata, "training": facts}
         return save_checkpoint(
-            self.G_ema,
-            self.outdir / f"network-snapshot-{kimg:06d}.safetensors",
-            **self.metadata,
-            training=facts,
+            self.G_ema, self.outdir / f"network-snapshot-{kimg:06d}.safetensors", **metadata
         )

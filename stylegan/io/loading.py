@@ -53,14 +53,19 @@ def save(G: Generator, path: str | Path, **metadata) -> Path:
 
 
 def _sniff(path: Path) -> str | None:
-    """Tell the formats apart by content, falling back to the suffix for empty or truncated files."""
+    """The format by suffix, else by content. The suffix comes first: a safetensors file starts with its header's
+    length, whose first byte can be 0x80 like a pickle's."""
+    if path.suffix == ".safetensors":
+        return "safetensors"
+    if path.suffix in _PICKLE_SUFFIXES:
+        return "pickle"
     try:
         with path.open("rb") as f:
             head = f.read(16)
     except OSError as error:
         raise StyleGANError(f"{path}: cannot be read ({error.strerror or error})") from None
-    if head[:1] == b"\x80" or path.suffix in _PICKLE_SUFFIXES:
-        return "pickle"
-    if (len(head) >= 9 and head[8:9] == b"{") or path.suffix == ".safetensors":
+    if len(head) >= 9 and head[8:9] == b"{":
         return "safetensors"
+    if head[:1] == b"\x80":
+        return "pickle"
     return None
