@@ -1,4 +1,4 @@
-"""Images per second of one training step (G main, path length when due, D main, EMA) for a small config, against
+"""Images per second of one training step (G main, D main, EMA; path length with --path-length) for a small config, against
 the forward passes alone of the same generator and discriminator on the same batch, measured in the same run
 (the baseline). The ratio says how much of the forward speed a full step keeps (backward passes, optimiser,
 accumulation); it runs on CPU and, when present, on CUDA (with and without bfloat16 autocast of D).
@@ -59,7 +59,7 @@ def measure(data: Path, outdir: Path, device: str, amp: bool, args) -> tuple[flo
         w_dim=128,
         backbones=args.backbones.split(","),
         pretrained=False,
-        pl_start_kimg=0,
+        pl_start_kimg=0 if args.path_length else 1e9,
         amp=amp,
         workers=0,
         device=device,
@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--resolution", type=int, default=16)
+    parser.add_argument(
+        "--path-length", action="store_true", help="include path-length regularisation (every 4th step)"
+    )
     parser.add_argument("--backbones", default="tf_efficientnet_lite0,deit_base_distilled_patch16_224")
     args = parser.parse_args()
     configs = [("cpu", False)]

@@ -25,6 +25,7 @@ from stylegan.io.atomic import atomic_path
 from stylegan.latent import one_hot, resolve_class
 from stylegan.networks.generator import Generator
 from stylegan.perceptual import ReconstructionLoss, psnr
+from stylegan.pretrained import local_weights
 
 SPACES = ("w", "w+")
 CLASSIFIER_NAME = "deit_base_distilled_patch16_224"  # the official projector's class guesser
@@ -124,16 +125,11 @@ def resolve_start_class(G: Generator, spec: str | int | None, target: torch.Tens
 
 
 def classifier_checkpoint_path() -> Path | None:
-    """The classifier's weights: $STYLEGAN_CLASSIFIER, else timm's copy in the Hugging Face cache (no download)."""
+    """The classifier's weights: $STYLEGAN_CLASSIFIER, else a local copy (see stylegan.pretrained); no download."""
     override = os.environ.get("STYLEGAN_CLASSIFIER")
     if override:
         return Path(override)
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(f"timm/{CLASSIFIER_NAME}.fb_in1k", "model.safetensors")
-    return Path(found) if isinstance(found, str) else None
+    return local_weights(CLASSIFIER_NAME)
 
 
 def load_classifier(device: str | torch.device = "cpu"):

@@ -143,3 +143,14 @@ def test_the_dataset_command(classes_folder, tmp_path):
                                        "--resolution", "8"])  # fmt: skip
     assert result.exit_code == 2 and "none of its 1 images could be read" in result.output
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_worker_processes_read_a_zip_the_parent_already_opened(tmp_path):
+    """Forked workers must not share the parent's zip handle (its file offset): that corrupted reads."""
+    for index in range(24):
+        _image(tmp_path / "src" / f"{index:02d}.png", (16, 16), (index * 10, 255 - index * 10, 7))
+    make_dataset(tmp_path / "src", tmp_path / "data.zip", resolution=16)
+    dataset = ImageDataset(tmp_path / "data.zip")
+    expected = torch.stack([dataset[i][0] for i in range(len(dataset))])  # the parent opens the zip
+    loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=2)
+    assert torch.equal(torch.cat([images for images, _ in loader]), expected)

@@ -8,6 +8,7 @@ and a zip is opened separately in each DataLoader worker.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +29,7 @@ class ImageSource:
         self.path = path
         self.is_zip = path.is_file()
         self._zip: zipfile.ZipFile | None = None
+        self._zip_pid = 0
         if self.is_zip:
             try:
                 self.names = sorted(self._open_zip().namelist())
@@ -39,8 +41,11 @@ class ImageSource:
             raise StyleGANError(f"{path}: no such folder or zip archive")
 
     def _open_zip(self) -> zipfile.ZipFile:
-        if self._zip is None:
+        # A forked DataLoader worker inherits the parent's handle and its file offset; sharing it corrupts reads
+        # (bad CRC), so each process opens its own.
+        if self._zip is None or self._zip_pid != os.getpid():
             self._zip = zipfile.ZipFile(self.path)
+            self._zip_pid = os.getpid()
         return self._zip
 
     def read(self, name: str) -> bytes:

@@ -536,7 +536,7 @@ class Trainer:
             "kimg": progress.cur_nimg / 1000,
             "sec_per_kimg": elapsed / max(tick_nimg / 1000, 1e-9),
             "images_per_sec": tick_nimg / max(elapsed, 1e-9),
-            "eta_sec": (total_nimg - progress.cur_nimg) / max(tick_nimg / max(elapsed, 1e-9), 1e-9),
+            "eta_sec": max(total_nimg - progress.cur_nimg, 0) / max(tick_nimg / max(elapsed, 1e-9), 1e-9),
             "timestamp": time.time(),
         }
         row.update({key: float(np.mean(values)) for key, values in tick_stats.items()})

@@ -124,9 +124,9 @@ class StyleGANXLLoss:
         batch = max(z.shape[0] // self.options.pl_batch_shrink, 1)
         ws = self.G.mapping(z[:batch], c[:batch])
         images = self.G.synthesis(ws)
-        noise = torch.randn(images.shape, generator=generator, device=images.device) / math.sqrt(
-            images.shape[2] * images.shape[3]
-        )
+        draw_device = generator.device if generator is not None else images.device
+        noise = torch.randn(images.shape, generator=generator, device=draw_device).to(images.device)
+        noise = noise / math.sqrt(images.shape[2] * images.shape[3])
         (grads,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
         lengths = grads.square().sum(2).mean(1).sqrt()
         mean = self.pl_mean.lerp(lengths.mean(), self.options.pl_decay)
