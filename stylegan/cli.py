@@ -626,15 +626,28 @@ def _render_session(session: Path, network: str | None, outdir: Path, device: st
     click.echo(f"wrote {path} ({args['model']})")
 
 
-@main.command()
-@click.option("--source", required=True, type=click.Path(path_type=Path), help="A folder or zip of images.")
-@click.option("--dest", required=True, type=click.Path(path_type=Path), help="The training zip to write.")
-@click.option("--resolution", required=True, type=int, help="Output size, a power of two (e.g. 256).")
+@main.group(invoke_without_command=True)
+@click.option("--source", type=click.Path(path_type=Path), help="A folder or zip of images.")
+@click.option("--dest", type=click.Path(path_type=Path), help="The training zip to write.")
+@click.option("--resolution", type=int, help="Output size, a power of two (e.g. 256).")
 @click.option("--transform", type=click.Choice(["center-crop", "center-crop-wide"]), default="center-crop",
               show_default=True)  # fmt: skip
 @click.option("--max-images", type=click.IntRange(min=1), help="Stop after this many images.")
-def dataset(source, dest, resolution, transform, max_images):
-    """Make a training dataset: square PNGs in a zip, with class subfolders as labels."""
+@click.pass_context
+def dataset(ctx, source, dest, resolution, transform, max_images):
+    """Make a training dataset: square PNGs in a zip, with class subfolders as labels.
+
+    `stylegan dataset --source DIR --dest D.zip --resolution N` converts images; `stylegan dataset emoji ...`
+    renders a labelled set from a colour emoji font.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [name for name, value in (("--source", source), ("--dest", dest), ("--resolution", resolution))
+               if value is None]  # fmt: skip
+    if missing:
+        raise StyleGANError(
+            f"stylegan dataset needs {', '.join(missing)} (or: stylegan dataset emoji --help)"
+        )
     from training.dataset_tool import make_dataset
 
     with _ProgressBar("converting", 1) as bar:
@@ -644,6 +657,47 @@ def dataset(source, dest, resolution, transform, max_images):
     classes = f", {len(report.class_names)} classes" if report.class_names else ""
     skipped = f"; skipped {len(report.skipped)} unreadable files" if report.skipped else ""
     click.echo(f"wrote {dest}: {report.written} images of {resolution}x{resolution}{classes}{skipped}")
+
+
+@dataset.command("emoji")
+@click.option("--dest", required=True, type=click.Path(path_type=Path), help="The training zip to write.")
+@click.option("--resolution", type=click.Choice(["16", "32", "64", "128"]), default="32", show_default=True)
+@click.option("--font", type=click.Path(path_type=Path),
+              help="A colour emoji font (default: Noto Color Emoji of Debian's fonts-noto-color-emoji).")  # fmt: skip
+@click.option("--emoji-test", type=click.Path(path_type=Path),
+              help="Unicode's emoji-test.txt (default: the one of Debian's unicode-data).")  # fmt: skip
+@click.option("--classes", type=click.Choice(["group", "subgroup"]), default="subgroup", show_default=True)
+@click.option("--min-per-class", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only classes with at least this many emoji.")  # fmt: skip
+@click.option("--only", help="Comma-separated class names to keep, exactly as in emoji-test.txt.")
+@click.option("--default-classes", is_flag=True, help="The bundled default model's ten subgroups.")
+def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, only, default_classes):
+    """Render emoji into a labelled training zip; classes are emoji-test.txt's groups or subgroups."""
+    from training.emoji import DEFAULT_EMOJI_TEST, DEFAULT_FONT, DEFAULT_SUBGROUPS, make_emoji_dataset
+
+    if default_classes and (only or classes != "subgroup"):
+        raise StyleGANError("--default-classes picks subgroups itself: leave out --only and --classes")
+    names = list(DEFAULT_SUBGROUPS) if default_classes else None
+    if only:
+        names = [name.strip() for name in only.split(",") if name.strip()]
+    with _ProgressBar("rendering", 1) as bar:
+        report = make_emoji_dataset(
+            dest,
+            int(resolution),
+            font or DEFAULT_FONT,
+            emoji_test or DEFAULT_EMOJI_TEST,
+            classes,
+            min_per_class,
+            names,
+            progress=bar.report,
+        )
+    for name, count in zip(report.class_names, report.counts, strict=True):
+        click.echo(f"  {count:5d}  {name}")
+    dropped = f"; dropped {len(report.dropped)} the font cannot draw" if report.dropped else ""
+    click.echo(
+        f"wrote {dest}: {report.written} emoji of {resolution}x{resolution} in {len(report.class_names)} "
+        f"classes{dropped}"
+    )
 
 
 @main.command()
@@ -716,6 +770,20 @@ def dataset(source, dest, resolution, transform, max_images):
     show_default=True,
     help="Channels of the finest mixed features.",
 )
+@click.option(
+    "--d-input-size",
+    type=click.IntRange(min=32),
+    default=224,
+    show_default=True,
+    help="Smaller images are resized to this for the feature networks (64-128 is much faster for small images).",
+)
+@click.option(
+    "--blur-fade-kimg",
+    type=click.FloatRange(min=0),
+    default=200,
+    show_default=True,
+    help="The blur of D's inputs fades out over this many kimg.",
+)
 @click.option("--glr", type=float, default=0.0025, show_default=True)
 @click.option("--dlr", type=float, default=0.002, show_default=True)
 @click.option(
@@ -762,7 +830,8 @@ def train(**kw):
         cmax=kw["cmax"], syn_layers=kw["syn_layers"], z_dim=kw["z_dim"], w_dim=kw["w_dim"],
         stem=None if kw["stem"] is None else str(kw["stem"]), head_layers=kw["head_layers"],
         up_factor=kw["up_factor"], backbones=[name.strip() for name in kw["backbones"].split(",") if name.strip()],
-        pretrained=not kw["no_pretrained"], d_cout=kw["d_cout"], d_width_max=kw["d_width_max"], glr=kw["glr"],
+        pretrained=not kw["no_pretrained"], d_cout=kw["d_cout"], d_width_max=kw["d_width_max"],
+        d_input_size=kw["d_input_size"], blur_fade_kimg=kw["blur_fade_kimg"], glr=kw["glr"],
         dlr=kw["dlr"], cls_weight=kw["cls_weight"], pl_weight=kw["pl_weight"], amp=not kw["no_amp"],
         workers=kw["workers"], tick_kimg=kw["tick"], snap_ticks=kw["snap"], fid_images=kw["fid_images"],
         fid_patience=kw["fid_patience"], device=kw["device"],

@@ -63,6 +63,47 @@ def transform_image(image, resolution: int, transform: str) -> np.ndarray:
     return canvas
 
 
+class DatasetWriter:
+    """A training zip being written: `add` one uint8 [H, W, 3] image at a time; complete when the block ends.
+
+    The zip is written under a temporary name and renamed only when the block ends without an error.
+    """
+
+    def __init__(self, dest: str | Path, class_names: list[str] | None = None):
+        self.dest = Path(dest)
+        if self.dest.suffix.lower() != ".zip":
+            raise StyleGANError(f"{self.dest}: the dataset is written as a .zip; use that suffix")
+        self.class_names = class_names
+        self.labels: list[list] = []
+        self.written = 0
+
+    def __enter__(self) -> DatasetWriter:
+        self._atomic = atomic_path(self.dest)
+        self._archive = zipfile.ZipFile(self._atomic.__enter__(), "w", compression=zipfile.ZIP_STORED)
+        return self
+
+    def add(self, pixels: np.ndarray, label: int | None = None) -> None:
+        name = f"{self.written // 1000:05d}/img{self.written:08d}.png"
+        buffer = io.BytesIO()
+        PIL.Image.fromarray(pixels).save(buffer, format="PNG", compress_level=0, optimize=False)
+        self._archive.writestr(name, buffer.getvalue())
+        if label is not None:
+            self.labels.append([name, int(label)])
+        self.written += 1
+
+    def __exit__(self, *error) -> bool:
+        try:
+            if error[0] is None:
+                meta = {"labels": self.labels or None}
+                if self.class_names:
+                    meta["class_names"] = self.class_names
+                self._archive.writestr(LABELS_FILE, json.dumps(meta))
+        finally:
+            self._archive.close()
+            self._atomic.__exit__(*error)
+        return False
+
+
 def make_dataset(
     source_path: str | Path,
     dest: str | Path,
@@ -72,8 +113,7 @@ def make_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> DatasetReport:
     """Write the training zip `dest` from the images in `source_path`; returns what was written and skipped."""
-    dest = Path(dest)
-    if dest.suffix.lower() != ".zip":
+    if Path(dest).suffix.lower() != ".zip":
         raise StyleGANError(f"{dest}: the dataset is written as a .zip; use that suffix")
     if resolution < 4 or resolution & (resolution - 1):
         raise StyleGANError(f"resolution {resolution} is not a power of two (4, 8, ..., 1024)")
@@ -85,36 +125,24 @@ def make_dataset(
         raise StyleGANError(f"{source_path}: no images in it (looked for {', '.join(IMAGE_SUFFIXES)})")
     labels, class_names = read_labels(source, names)
     report = DatasetReport(class_names=class_names)
-    written_labels = []
     total = len(names) if max_images is None else min(len(names), max_images)
-    with (
-        atomic_path(dest) as tmp_path,
-        zipfile.ZipFile(tmp_path, "w", compression=zipfile.ZIP_STORED) as archive,
-    ):
+    with DatasetWriter(dest, class_names) as writer:
         for position, name in enumerate(names):
-            if report.written >= total:
+            if writer.written >= total:
                 break
             try:
                 image = open_image(source.read(name), name)
             except StyleGANError as error:
                 report.skipped.append(str(error))
                 continue
-            pixels = transform_image(image, resolution, transform)
-            archive_name = f"{report.written // 1000:05d}/img{report.written:08d}.png"
-            buffer = io.BytesIO()
-            PIL.Image.fromarray(pixels).save(buffer, format="PNG", compress_level=0, optimize=False)
-            archive.writestr(archive_name, buffer.getvalue())
-            if labels is not None:
-                if name not in labels:
-                    raise StyleGANError(f"{source_path}/{LABELS_FILE}: no label for {name}")
-                written_labels.append([archive_name, labels[name]])
-            report.written += 1
+            if labels is not None and name not in labels:
+                raise StyleGANError(f"{source_path}/{LABELS_FILE}: no label for {name}")
+            writer.add(
+                transform_image(image, resolution, transform), None if labels is None else labels[name]
+            )
             if progress:
                 progress(position + 1, len(names))
-        if report.written == 0:
+        if writer.written == 0:
             raise StyleGANError(f"{source_path}: none of its {len(names)} images could be read")
-        meta = {"labels": written_labels or None}
-        if class_names:
-            meta["class_names"] = class_names
-        archive.writestr(LABELS_FILE, json.dumps(meta))
+    report.written = writer.written
     return report

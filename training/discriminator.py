@@ -14,7 +14,7 @@ import torch
 
 from stylegan.networks.layers import FullyConnectedLayer
 from training.augment import POLICIES, diff_augment
-from training.feature_networks import ProjectedFeatures
+from training.feature_networks import INPUT_SIZE, ProjectedFeatures
 
 DEFAULT_BACKBONES = ("tf_efficientnet_lite0", "deit_base_distilled_patch16_224")
 # Channels of a head's feature map at each size (Projected GAN's table).
@@ -59,7 +59,8 @@ class DiscriminatorHead(torch.nn.Module):
         self.main = torch.nn.Sequential(*blocks)
         self.c_dim = c_dim
         self.cmap_dim = cmap_dim
-        self.out = spectral_conv(channels[HEAD_END_SIZE], cmap_dim if c_dim else 1, 4, 1, 0, bias=False)
+        # A map that starts at 4 (small input sizes) has no down blocks: its 4x4 convolution gives one logit.
+        self.out = spectral_conv(channels[size], cmap_dim if c_dim else 1, 4, 1, 0, bias=False)
         if c_dim:
             self.embed = torch.nn.Embedding(c_dim, embed_dim)
             self.embed_proj = FullyConnectedLayer(embed_dim, cmap_dim, activation="lrelu")
@@ -85,6 +86,7 @@ class ProjectedDiscriminator(torch.nn.Module):
         cmap_dim: int = 64,
         embed_dim: int = 320,
         head_width_max: int | None = None,  # cap on the heads' channels (tiny test models)
+        input_size: int = INPUT_SIZE,  # smaller images are resized to this for the feature networks
     ):
         super().__init__()
         self.config = dict(
@@ -96,11 +98,12 @@ class ProjectedDiscriminator(torch.nn.Module):
             cmap_dim=cmap_dim,
             embed_dim=embed_dim,
             head_width_max=head_width_max,
+            input_size=input_size,
         )
         self.c_dim = c_dim
         self.augment = tuple(augment)
         self.feature_networks = torch.nn.ModuleDict(
-            {name: ProjectedFeatures(name, pretrained, cout) for name in backbones}
+            {name: ProjectedFeatures(name, pretrained, cout, input_size) for name in backbones}
         )
         self.heads = torch.nn.ModuleDict(
             {

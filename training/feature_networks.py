@@ -7,6 +7,8 @@ as in Projected GAN; the discriminator heads see the mixed maps.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -119,19 +121,30 @@ class FeatureFusion(torch.nn.Module):
         return self.out_conv(x)
 
 
+def head_sizes(input_size: int) -> list[int]:
+    """Nominal sizes of the four mixed maps, used to size the heads: the mixed maps are input / 2, 4, 8 and 16,
+    each rounded up to a power of two (at 224: 128, 64, 32, 16, as the official code has them)."""
+    return [2 ** math.ceil(math.log2(input_size / 2 ** (level + 1))) for level in range(4)]
+
+
 class ProjectedFeatures(torch.nn.Module):
     """Feature network + random cross-channel and cross-scale mixing. Everything in it stays frozen.
 
-    With `cout` 64 the four outputs have 64, 64, 128 and 256 channels; their nominal sizes (used to size the
-    heads, as the official code does for a 256 input) are 128, 64, 32 and 16, and at 224 they are 112 ... 14.
+    With `cout` 64 the four outputs have 64, 64, 128 and 256 channels. Smaller images are resized to `input_size`
+    (224 as the official code; 64 to 128 is several times faster for small images, see the README).
     """
 
-    def __init__(self, name: str, pretrained: bool = True, cout: int = 64):
+    def __init__(self, name: str, pretrained: bool = True, cout: int = 64, input_size: int = INPUT_SIZE):
         super().__init__()
         self.name = name
         self.mean, self.std = normalization_stats(name)
         self.network = feature_stages(name, pretrained)
         self.fixed_input = isinstance(self.network, VisionTransformerStages)
+        if input_size < 32 or (self.fixed_input and input_size != INPUT_SIZE):
+            needed = f"exactly {INPUT_SIZE}" if self.fixed_input else "at least 32"
+            raise StyleGANError(f"{name}: the input size must be {needed}, not {input_size}")
+        self.input_size = input_size
+        self.network.to(memory_format=torch.channels_last)
         with torch.no_grad():
             probe = self.network(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE))
         in_channels = [f.shape[1] for f in probe]
@@ -144,20 +157,22 @@ class ProjectedFeatures(torch.nn.Module):
             [FeatureFusion(mixed[0], mixed[0])] + [FeatureFusion(m, m // 2) for m in mixed[1:]]
         )
         self.channels = [cout, cout, cout * 2, cout * 4]
-        self.resolutions = [128, 64, 32, 16]
+        self.resolutions = head_sizes(input_size)
         self.requires_grad_(False).eval()
 
     def train(self, mode: bool = True) -> ProjectedFeatures:
         return super().train(False)  # batch norms and dropout of the feature network stay in inference mode
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """[-1, 1] images -> this network's normalised input, resized to 224 when smaller (always for a ViT)."""
+        """[-1, 1] images -> this network's normalised input, resized to the input size when smaller (always for
+        a ViT), in channels-last memory order (faster convolutions on CPUs)."""
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         x = ((x + 1) / 2 - mean) / std
-        if x.shape[-1] < INPUT_SIZE or (self.fixed_input and x.shape[-1] != INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return x
+        size = self.input_size
+        if x.shape[-1] < size or (self.fixed_input and x.shape[-1] != size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return x.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Normalised input -> four mixed feature maps, finest first."""

@@ -31,7 +31,7 @@ from stylegan.pretrained import create_timm_model
 from training.class_embedding import EMBEDDING_NETWORK, class_embeddings
 from training.dataset import ImageDataset
 from training.discriminator import DEFAULT_BACKBONES, ProjectedDiscriminator
-from training.feature_networks import ProjectedFeatures
+from training.feature_networks import INPUT_SIZE, ProjectedFeatures
 from training.fid import FIDTracker
 from training.loss import ClassifierGuidance, LossOptions, StyleGANXLLoss
 from training.snapshot import load_training_state, read_training_info, save_training_state
@@ -78,7 +78,8 @@ class TrainingOptions:
     cls_weight: float | None = None  # default: 8 for a conditional stage at 32x32 or more, else 0
     pl_weight: float | None = None  # default: 2 for a stem, 0 for a superres stage
     pl_start_kimg: float = 200.0
-    amp: bool = True  # bfloat16 autocast of the discriminator on CUDA
+    amp: bool = True  # bfloat16 autocast of the discriminator on CUDA and on CPUs with native bfloat16
+    d_input_size: int = INPUT_SIZE  # the feature networks see smaller images resized to this
     # Bookkeeping.
     workers: int = 2
     tick_kimg: float = 4.0
@@ -103,6 +104,16 @@ class Progress:
     tick_start_nimg: int = 0
     best_fid: float | None = None
     fid_history: list[float] = field(default_factory=list)
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast would emulate it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def step_generator(seed: int, step: int, rank: int, stream: int) -> torch.Generator:
@@ -209,6 +220,7 @@ class Trainer:
                 pretrained=options.pretrained,
                 cout=options.d_cout,
                 head_width_max=options.d_width_max,
+                input_size=options.d_input_size,
             ).to(self.device)
         if not options.pretrained:
             self.log("feature networks and classifier are randomly initialised (--no-pretrained)")
@@ -313,7 +325,7 @@ class Trainer:
         return ClassifierGuidance(model).to(self.device)
 
     def _amp(self) -> bool:
-        return self.options.amp and self.device.type == "cuda"
+        return self.options.amp and (self.device.type == "cuda" or cpu_has_bfloat16())
 
     def _init_class_embeddings(self) -> None:
         features = dict(self.D.feature_networks).get(EMBEDDING_NETWORK)

@@ -87,7 +87,7 @@ class StyleGANXLLoss:
         D: ProjectedDiscriminator,
         options: LossOptions,
         guidance: ClassifierGuidance | None = None,
-        amp: bool = False,  # run the discriminator in bfloat16 autocast (CUDA)
+        amp: bool = False,  # run the discriminator in bfloat16 autocast (on the device of G's weights)
     ):
         self.G = G
         self.D = D
@@ -100,7 +100,7 @@ class StyleGANXLLoss:
         self, images: torch.Tensor, c: torch.Tensor, cur_nimg: int, generator
     ) -> list[torch.Tensor]:
         images = blur(images, blur_sigma(self.options, cur_nimg))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = self.D(images, c, generator)
         return [x.float() for x in logits]
 

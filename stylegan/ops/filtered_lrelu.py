@@ -31,8 +31,8 @@ def filtered_lrelu(
     decimation. Output size per axis: (in * up + pad_before + pad_after - (fu_taps - 1) - (fd_taps - 1)
     + down - 1) // down.
     """
-    check_impl(impl)  # only the reference implementation exists; a fused kernel would be chosen here
-    return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    impl = check_impl(impl)  # 'auto': the resampling takes upfirdn2d's fast path where it has one
+    return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, impl)
 
 
 def _filtered_lrelu_ref(
@@ -47,6 +47,7 @@ def _filtered_lrelu_ref(
     slope: float,
     clamp: float | None,
     flip_filter: bool,
+    impl: str = "ref",
 ) -> torch.Tensor:
     if x.ndim != 4:
         raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
@@ -58,6 +59,6 @@ def _filtered_lrelu_ref(
         raise ValueError(f"need gain > 0, slope >= 0 and clamp None or >= 0; got {gain}, {slope}, {clamp}")
 
     x = bias_act(x, b)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter)
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter, impl=impl)
     x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl=impl)

@@ -113,8 +113,69 @@ def upfirdn2d(
 
     Output size per axis: (in * up + pad_before + pad_after - (taps - 1) + down - 1) // down.
     """
-    check_impl(impl)  # only the reference implementation exists; a fused kernel would be chosen here
+    chosen = check_impl(impl)
+    if chosen == "auto" and _fits_matmul(x, f, up):
+        return _upfirdn2d_matmul(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+# Up to this many (upsampled) samples per axis, a dense resampling matrix beats the depthwise convolutions on a
+# CPU: it skips the inserted zeros and the discarded outputs and runs as one matrix product per axis.
+MATMUL_MAX_SIZE = 192
+
+
+def _fits_matmul(x: torch.Tensor, f: torch.Tensor | None, up: Factor) -> bool:
+    if x.device.type != "cpu" or f is None or f.ndim != 1 or x.ndim != 4 or not x.is_floating_point():
+        return False
+    upx, upy = parse_scaling(up, "up")
+    return x.shape[3] * upx <= MATMUL_MAX_SIZE and x.shape[2] * upy <= MATMUL_MAX_SIZE
+
+
+def resampling_matrix(
+    taps: torch.Tensor,  # [n] correlation taps, gain included
+    size: int,  # input samples
+    up: int,
+    down: int,
+    pad0: int,
+    pad1: int,
+) -> torch.Tensor:
+    """[out, size]: upfirdn along one axis as a matrix. Output m reads input k through tap k*up + pad0 - m*down."""
+    count = taps.shape[0]
+    out = (size * up + pad0 + pad1 - count + down) // down
+    j = (
+        torch.arange(size, device=taps.device)[None, :] * up
+        + pad0
+        - torch.arange(out, device=taps.device)[:, None] * down
+    )
+    inside = (j >= 0) & (j < count)
+    return torch.where(
+        inside, taps[j.clamp(0, count - 1)], torch.zeros((), dtype=taps.dtype, device=taps.device)
+    )
+
+
+def _upfirdn2d_matmul(
+    x: torch.Tensor,
+    f: torch.Tensor,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: float,
+) -> torch.Tensor:
+    """The same result as `_upfirdn2d_ref` for a separable filter, as A_y @ x @ A_x^T."""
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    px0, px1, py0, py1 = parse_padding(padding)
+    height, width = x.shape[2], x.shape[3]
+    taps = f.shape[0]
+    if width * upx + px0 + px1 < taps or height * upy + py0 + py1 < taps:
+        return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    h = (f.to(x.device) * gain**0.5).to(x.dtype)
+    if not flip_filter:
+        h = h.flip(0)
+    along_x = resampling_matrix(h, width, upx, downx, px0, px1)
+    along_y = resampling_matrix(h, height, upy, downy, py0, py1)
+    return along_y @ (x @ along_x.t())
 
 
 def _upfirdn2d_ref(
