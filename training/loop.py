@@ -28,11 +28,11 @@ from stylegan.networks.generator import Generator
 from stylegan.networks.growth import freeze_stem, grow
 from stylegan.networks.specs import stem_specs
 from stylegan.pretrained import create_timm_model
-from training.class_embedding import EMBEDDING_NETWORK, class_embeddings
+from training.class_embedding import EMBEDDING_NETWORK, class_embeddings, standardize
 from training.dataset import ImageDataset
 from training.discriminator import DEFAULT_BACKBONES, ProjectedDiscriminator
 from training.feature_networks import INPUT_SIZE, ProjectedFeatures
-from training.fid import FIDTracker
+from training.fid import DISTANCE_NAMES, FIDTracker, default_fid_network
 from training.loss import ClassifierGuidance, LossOptions, StyleGANXLLoss
 from training.snapshot import load_training_state, read_training_info, save_training_state
 
@@ -43,7 +43,7 @@ GUIDANCE_MIN_RESOLUTION = 32
 
 @dataclass
 class TrainingOptions:
-    data: str
+    data: str | None  # training zip or folder; None on resume: the run's own
     outdir: str
     kimg: float = 1000.0  # stop after this many thousand real images
     batch: int = 32  # images per step, over all processes
@@ -86,6 +86,7 @@ class TrainingOptions:
     snap_ticks: int = 50
     fid_images: int = 0  # > 0: FID against this many images at every snapshot
     fid_patience: int = 3  # stop the stage when FID has not improved for this many snapshots
+    fid_network: str | None = None  # None: inception_v3 where its weights are, else tf_efficientnet_lite0
     device: str | None = None
 
     def to_dict(self) -> dict:
@@ -114,6 +115,19 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         return False
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def snapshot_name(cur_nimg: int) -> str:
+    """The kimg in snapshot names: 6 digits and 3 decimals (whole images), so that names sort and never collide."""
+    return f"{cur_nimg / 1000:010.3f}"
+
+
+def snapshot_kimg(path: Path) -> float:
+    """network-snapshot-000012.345.safetensors -> 12.345 (names of older runs have whole kimg: -000012)."""
+    try:
+        return float(path.name.removeprefix("network-snapshot-").removesuffix(".safetensors"))
+    except ValueError:
+        return -1.0
 
 
 def step_generator(seed: int, step: int, rank: int, stream: int) -> torch.Generator:
@@ -183,6 +197,11 @@ def _check_stem(stem: Generator, options: TrainingOptions, dataset: ImageDataset
         raise StyleGANError(f"the stem has {stem.c_dim} classes but the dataset has {c_dim}")
 
 
+def _describe_images(resolution: int, channels: int, classes: int) -> str:
+    labels = f"{classes} classes" if classes else "no labels"
+    return f"{resolution}x{resolution} images of {channels} channels, {labels}"
+
+
 class Trainer:
     """Set up from options (or a saved state), then `run()`."""
 
@@ -196,6 +215,8 @@ class Trainer:
         state_path = self._resume_path(resume)
         if state_path is not None:
             options = self._resumed_options(state_path, options)
+        if options.fid_images and options.fid_network is None:
+            options = dataclasses.replace(options, fid_network=default_fid_network())
         self.options = options
         self._check_batch()
         self.device = self._device()
@@ -209,6 +230,8 @@ class Trainer:
         if options.cond and self.dataset.c_dim == 0:
             raise StyleGANError(f"{options.data}: --cond needs labels (dataset.json or class subfolders)")
         self.c_dim = self.dataset.c_dim
+        if state_path is not None:
+            self._check_resumed_data(state_path)
         self.superres = options.stem is not None
         self.G, self.metadata = self._generator(state_path)
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -252,10 +275,26 @@ class Trainer:
         return path
 
     def _resumed_options(self, path: Path, given: TrainingOptions) -> TrainingOptions:
-        """The run's own options; only the length, the output folder and the bookkeeping may change."""
+        """The run's own options; only the length, the output folder, the bookkeeping and the place of the data
+        (when the dataset moved: `_check_resumed_data` checks that it fits) may change."""
         saved = TrainingOptions(**read_training_info(path)["options"])
         changeable = ("kimg", "outdir", "workers", "tick_kimg", "snap_ticks", "device")
-        return dataclasses.replace(saved, **{name: getattr(given, name) for name in changeable})
+        options = dataclasses.replace(saved, **{name: getattr(given, name) for name in changeable})
+        if given.data is not None and given.data != saved.data:
+            self.log(f"reading the images from {given.data} (the run started on {saved.data})")
+            options.data = given.data
+        return options
+
+    def _check_resumed_data(self, path: Path) -> None:
+        """The images must fit the resumed generator: same resolution, channels and number of classes."""
+        config, dataset = read_training_info(path)["G_config"], self.dataset
+        wanted = (config["img_resolution"], config["img_channels"], config["c_dim"])
+        found = (dataset.resolution, dataset.channels, dataset.c_dim)
+        if found != wanted:
+            raise StyleGANError(
+                f"{self.options.data} holds {_describe_images(*found)}, "
+                f"but the run in {path.parent} trains on {_describe_images(*wanted)}"
+            )
 
     def _check_batch(self) -> None:
         options = self.options
@@ -269,13 +308,26 @@ class Trainer:
             )
 
     def _device(self) -> torch.device:
-        if self.options.device:
-            return torch.device(self.options.device)
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            torch.cuda.set_device(local)
-            return torch.device("cuda", local)
-        return torch.device("cpu")
+        """--device, else this process's GPU (LOCAL_RANK under torchrun), else the CPU (bare "cuda": that GPU)."""
+        name = self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise StyleGANError(f"--device {name}: not a device (cpu, cuda or cuda:N)") from None
+        if device.type != "cuda":
+            return device
+        if not torch.cuda.is_available():
+            built = "" if torch.version.cuda else ", a build without CUDA"
+            raise StyleGANError(
+                f"--device {name}: CUDA is not available here (torch {torch.__version__}{built})"
+            )
+        index = int(os.environ.get("LOCAL_RANK", "0")) if device.index is None else device.index
+        if index >= torch.cuda.device_count():
+            raise StyleGANError(
+                f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
 
     def _generator(self, state_path: Path | None) -> tuple[Generator, dict]:
         options, dataset = self.options, self.dataset
@@ -309,6 +361,7 @@ class Trainer:
             cls_weight=options.cls_weight if options.cls_weight is not None else (8.0 if guidance else 0.0),
             pl_weight=options.pl_weight if options.pl_weight is not None else (0.0 if self.superres else 2.0),
             pl_start_kimg=options.pl_start_kimg,
+            pl_interval=options.g_reg_interval,
         )
 
     def _guidance(self) -> ClassifierGuidance | None:
@@ -334,9 +387,8 @@ class Trainer:
                 torch.manual_seed(self.options.seed)
                 features = ProjectedFeatures(EMBEDDING_NETWORK, self.options.pretrained).to(self.device)
         self.log(f"class embeddings: mean {EMBEDDING_NETWORK} features of each of the {self.c_dim} classes")
-        embeddings = class_embeddings(self.dataset, features, self.device, workers=self.options.workers).to(
-            self.device
-        )
+        means = class_embeddings(self.dataset, features, self.device, workers=self.options.workers)
+        embeddings = standardize(means).to(self.device)  # what the classes share taken out, unit RMS
         self.D.set_class_embeddings(embeddings)
         if not self.superres:  # a grown generator keeps its stem's trained embedding
             with torch.no_grad():
@@ -492,9 +544,13 @@ class Trainer:
         fid = None
         if options.fid_images and self.rank == 0:
             fid = FIDTracker(
-                self.dataset, self.device, options.fid_images, options.fid_patience, options.pretrained
+                self.dataset, self.device, options.fid_network, options.fid_images, options.fid_patience
             )
             fid.history = list(progress.fid_history)
+            self.log(
+                f"{fid.distance_name} at each snapshot: Fréchet distance of pretrained {fid.network_name} "
+                f"features of {fid.num_images} images"
+            )
         if self.rank == 0:
             self._save_reals()
             self._write_json("training_options.json", options.to_dict())
@@ -527,11 +583,15 @@ class Trainer:
             if done or progress.tick % options.snap_ticks == 0:
                 snapshot = self._snapshot()
                 if fid is not None:
-                    row["FID"] = fid.evaluate(self.G_ema)
+                    row[fid.distance_name] = fid.evaluate(self.G_ema)
                     progress.fid_history = list(fid.history)
                     if fid.stopped_improving:
-                        self.log(f"FID has not improved for {options.fid_patience} snapshots: stage done")
+                        self.log(
+                            f"{fid.distance_name} has not improved for {options.fid_patience} snapshots: "
+                            "stage done"
+                        )
                         done = True
+                done = self._decided_by_rank0(done)  # only rank 0 measures the distance
                 if self.rank == 0:
                     self._save_state()
             self._report(row, writer)
@@ -567,7 +627,11 @@ class Trainer:
         eta = time.strftime("%H:%M:%S", time.gmtime(row["eta_sec"])) if row["eta_sec"] < 86400 * 30 else "-"
         losses = "  ".join(
             f"{name} {row[key]:.3f}"
-            for name, key in (("G", "Loss/G/loss"), ("D", "Loss/D/loss"), ("FID", "FID"))
+            for name, key in (
+                ("G", "Loss/G/loss"),
+                ("D", "Loss/D/loss"),
+                *((distance, distance) for distance in DISTANCE_NAMES.values()),
+            )
             if key in row
         )
         self.log(
@@ -589,9 +653,16 @@ class Trainer:
         with open(self.outdir / name, "w") as f:
             json.dump(data, f, indent=2)
 
+    def _decided_by_rank0(self, flag: bool) -> bool:
+        """Rank 0's `flag` on every process, so that all of them leave the loop at the same step."""
+        if self.world == 1:
+            return flag
+        tensor = torch.tensor([int(flag)], device=self.device)
+        torch.distributed.broadcast(tensor, src=0)
+        return bool(tensor.item())
+
     def _latest_snapshot(self) -> Path | None:
-        found = sorted(self.outdir.glob("network-snapshot-*.safetensors"))
-        return found[-1] if found else None
+        return max(self.outdir.glob("network-snapshot-*.safetensors"), key=snapshot_kimg, default=None)
 
     # -- outputs -----------------------------------------------------------------------------------------------
 
@@ -624,7 +695,7 @@ class Trainer:
     def _snapshot(self) -> Path | None:
         if self.rank != 0:
             return None
-        kimg = self.progress.cur_nimg // 1000
+        kimg = snapshot_name(self.progress.cur_nimg)
         z, c, (columns, rows) = self._grid_latents()
         with torch.no_grad():
             images = []
@@ -632,13 +703,9 @@ class Trainer:
                 zi = z[index : index + self.batch_gpu].to(self.device)
                 ci = None if c is None else c[index : index + self.batch_gpu].to(self.device)
                 images.append(self.G_ema(zi, ci, noise_mode="const").cpu())
-        save_image(
-            make_grid(to_uint8(torch.cat(images)), columns, rows), self.outdir / f"fakes{kimg:06d}.png"
-        )
+        save_image(make_grid(to_uint8(torch.cat(images)), columns, rows), self.outdir / f"fakes{kimg}.png")
         facts = dict(
             kimg=self.progress.cur_nimg / 1000, dataset=str(self.options.data), stage_of=self.options.stem
         )
         metadata = {**self.metadata, "training": facts}
-        return save_checkpoint(
-            self.G_ema, self.outdir / f"network-snapshot-{kimg:06d}.safetensors", **metadata
-        )
+        return save_checkpoint(self.G_ema, self.outdir / f"network-snapshot-{kimg}.safetensors", **metadata)

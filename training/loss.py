@@ -26,6 +26,7 @@ class LossOptions:
     cls_weight: float = 0.0  # classifier guidance weight (the paper: 8, from 32x32 on)
     pl_weight: float = 0.0  # path-length regularisation weight (the official stem: 2)
     pl_start_kimg: float = 200.0  # path-length regularisation starts after this many thousand images
+    pl_interval: int = 1  # it runs every this many steps, so its loss is scaled by it (StyleGAN2's gain)
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
 
@@ -132,7 +133,8 @@ class StyleGANXLLoss:
         mean = self.pl_mean.lerp(lengths.mean(), self.options.pl_decay)
         self.pl_mean.copy_(mean.detach())
         penalty = (lengths - mean).square()
-        return (penalty * self.options.pl_weight).mean(), {"Loss/G/path_length": penalty.mean().item()}
+        loss = (penalty * self.options.pl_weight).mean() * self.options.pl_interval
+        return loss, {"Loss/G/path_length": penalty.mean().item()}
 
     def discriminator_main(
         self, real, real_c, z, c, cur_nimg: int, generator=None

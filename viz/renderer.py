@@ -38,7 +38,7 @@ from stylegan.latent import (
 from stylegan.networks.alias_free import SynthesisNetwork
 from stylegan.networks.summary import layer_rows, parameter_count
 
-DEFAULT_MODEL = "stylegan-xl-tiny"
+DEFAULT_MODEL = "default"  # the bundled trained model; the random presets stay available by name
 FFT_BETA = 8.0  # Kaiser window of the layer spectrum view
 FFT_RANGE_DB = 50.0
 

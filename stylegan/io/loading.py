@@ -13,21 +13,32 @@ from stylegan.networks.generator import Generator
 from stylegan.networks.presets import PRESETS, create_generator
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle")
+_DATA = Path(__file__).resolve().parent.parent / "data"
+# Trained models shipped inside the package, by name (the model card is in the README).
+BUNDLED_MODELS = {"default": _DATA / "default.safetensors"}
 
 
 def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Load a generator from our .safetensors format, an official network pickle, or a preset name.
+    """Load a generator from our .safetensors format, an official network pickle, a bundled model's name
+    ('default') or a preset name.
 
     A preset name builds that layout with random weights (seed 0); G.metadata says so.
     """
     path = Path(path_or_name)
     if not path.exists():
         name = str(path_or_name)
+        if name in BUNDLED_MODELS:
+            if not BUNDLED_MODELS[name].is_file():
+                raise StyleGANError(f"the bundled model {name!r} is missing from this installation")
+            return load_checkpoint(BUNDLED_MODELS[name], device=device)
         if name in PRESETS:
             G = create_generator(name)
             G.metadata = {"source": name, "source_format": "preset", "random_init": True}
             return G.requires_grad_(False).to(device)
-        raise StyleGANError(f"{path}: no such file, and not a preset name (presets: {', '.join(PRESETS)})")
+        raise StyleGANError(
+            f"{path}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)}) or a preset name "
+            f"(presets: {', '.join(PRESETS)})"
+        )
     if path.is_dir():
         raise StyleGANError(f"{path}: is a directory; give the path of a .safetensors or .pkl file")
     kind = _sniff(path)
