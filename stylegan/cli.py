@@ -774,7 +774,7 @@ def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, on
 )
 @click.option(
     "--d-input-size",
-    type=click.IntRange(min=32),
+    type=click.IntRange(min=64),
     default=224,
     show_default=True,
     help="Smaller images are resized to this for the feature networks (64-128 is much faster for small images).",

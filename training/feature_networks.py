@@ -140,8 +140,8 @@ class ProjectedFeatures(torch.nn.Module):
         self.mean, self.std = normalization_stats(name)
         self.network = feature_stages(name, pretrained)
         self.fixed_input = isinstance(self.network, VisionTransformerStages)
-        if input_size < 32 or (self.fixed_input and input_size != INPUT_SIZE):
-            needed = f"exactly {INPUT_SIZE}" if self.fixed_input else "at least 32"
+        if input_size < 64 or (self.fixed_input and input_size != INPUT_SIZE):
+            needed = f"exactly {INPUT_SIZE}" if self.fixed_input else "at least 64"
             raise StyleGANError(f"{name}: the input size must be {needed}, not {input_size}")
         self.input_size = input_size
         self.network.to(memory_format=torch.channels_last)
