@@ -154,3 +154,11 @@ def test_worker_processes_read_a_zip_the_parent_already_opened(tmp_path):
     expected = torch.stack([dataset[i][0] for i in range(len(dataset))])  # the parent opens the zip
     loader = torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=2)
     assert torch.equal(torch.cat([images for images, _ in loader]), expected)
+
+
+def test_a_dataset_whose_labels_cannot_be_written_leaves_no_zip(tmp_path):
+    from training.dataset_tool import DatasetWriter
+
+    with pytest.raises(TypeError), DatasetWriter(tmp_path / "d.zip", class_names=[object()]) as writer:
+        writer.add(np.zeros((4, 4, 3), np.uint8), 0)
+    assert list(tmp_path.iterdir()) == []

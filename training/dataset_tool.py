@@ -7,6 +7,7 @@ renamed when complete.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
@@ -78,8 +79,14 @@ class DatasetWriter:
         self.written = 0
 
     def __enter__(self) -> DatasetWriter:
-        self._atomic = atomic_path(self.dest)
-        self._archive = zipfile.ZipFile(self._atomic.__enter__(), "w", compression=zipfile.ZIP_STORED)
+        with contextlib.ExitStack() as stack:
+            tmp_path = stack.enter_context(atomic_path(self.dest))
+            self._archive = stack.enter_context(
+                zipfile.ZipFile(tmp_path, "w", compression=zipfile.ZIP_STORED)
+            )
+            self._open = (
+                stack.pop_all()
+            )  # closes the zip, then renames it into place (removes it on an error)
         return self
 
     def add(self, pixels: np.ndarray, label: int | None = None) -> None:
@@ -92,15 +99,13 @@ class DatasetWriter:
         self.written += 1
 
     def __exit__(self, *error) -> bool:
-        try:
-            if error[0] is None:
-                meta = {"labels": self.labels or None}
-                if self.class_names:
-                    meta["class_names"] = self.class_names
-                self._archive.writestr(LABELS_FILE, json.dumps(meta))
-        finally:
-            self._archive.close()
-            self._atomic.__exit__(*error)
+        if error[0] is not None:
+            return self._open.__exit__(*error)
+        with self._open:  # a failure to write the labels removes the zip too
+            meta = {"labels": self.labels or None}
+            if self.class_names:
+                meta["class_names"] = self.class_names
+            self._archive.writestr(LABELS_FILE, json.dumps(meta))
         return False
 
 
