@@ -587,7 +587,7 @@ def test_the_matrix_path_equals_the_reference(trial):
         expected = upfirdn2d(x, f, impl="ref", **kwargs)
     except ValueError:
         pytest.skip("padding leaves less than the filter")
-    assert upfirdn2d_module._fits_matmul(x, f, up)
+    assert upfirdn2d_module._fits_matmul(x, f, up, padding)
     torch.testing.assert_close(upfirdn2d(x, f, **kwargs), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -600,5 +600,5 @@ def test_the_matrix_path_has_the_reference_gradients_and_stays_off_for_large_ima
     upfirdn2d(x, f, up=2, padding=[3, 4, 5, 6], impl="ref").square().sum().backward()
     torch.testing.assert_close(fast, x.grad, rtol=1e-4, atol=1e-4)
     large = torch.zeros(1, 1, 8, upfirdn2d_module.MATMUL_MAX_SIZE + 1)
-    assert not upfirdn2d_module._fits_matmul(large, f, 1)
-    assert not upfirdn2d_module._fits_matmul(x, f[None], 1)  # 2-D filters keep the convolution
+    assert not upfirdn2d_module._fits_matmul(large, f, 1, 0)
+    assert not upfirdn2d_module._fits_matmul(x, f[None], 1, 0)  # 2-D filters keep the convolution

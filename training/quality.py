@@ -19,9 +19,8 @@ import torch
 
 from stylegan.networks.generator import Generator
 from training.dataset import ImageDataset
-from training.fid import PooledFeatures, frechet_distance
+from training.fid import LITE0, PooledFeatures, frechet_distance
 
-QUALITY_NETWORK = "tf_efficientnet_lite0"
 QUALITY_INPUT_SIZE = 128
 
 
@@ -123,7 +122,7 @@ def diversity_ratios(
 
 def quality_features(device: torch.device | str = "cpu") -> PooledFeatures:
     """The feature network of these measures: pretrained lite0's pooled pre-logit features of 128-pixel input."""
-    return PooledFeatures(QUALITY_NETWORK, QUALITY_INPUT_SIZE).to(device)
+    return PooledFeatures(LITE0, QUALITY_INPUT_SIZE).to(device)
 
 
 def embed(features: PooledFeatures, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:

@@ -114,7 +114,7 @@ def upfirdn2d(
     Output size per axis: (in * up + pad_before + pad_after - (taps - 1) + down - 1) // down.
     """
     chosen = check_impl(impl)
-    if chosen == "auto" and _fits_matmul(x, f, up):
+    if chosen == "auto" and _fits_matmul(x, f, up, padding):
         return _upfirdn2d_matmul(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
@@ -124,11 +124,15 @@ def upfirdn2d(
 MATMUL_MAX_SIZE = 192
 
 
-def _fits_matmul(x: torch.Tensor, f: torch.Tensor | None, up: Factor) -> bool:
+def _fits_matmul(x: torch.Tensor, f: torch.Tensor | None, up: Factor, padding: Padding) -> bool:
+    """A small separable case on the CPU; anything else (bad arguments included) goes to the reference."""
     if x.device.type != "cpu" or f is None or f.ndim != 1 or x.ndim != 4 or not x.is_floating_point():
         return False
     upx, upy = parse_scaling(up, "up")
-    return x.shape[3] * upx <= MATMUL_MAX_SIZE and x.shape[2] * upy <= MATMUL_MAX_SIZE
+    px0, px1, py0, py1 = parse_padding(padding)
+    width, height, taps = x.shape[3] * upx, x.shape[2] * upy, f.shape[0]
+    padded_fits = width + px0 + px1 >= taps and height + py0 + py1 >= taps
+    return padded_fits and width <= MATMUL_MAX_SIZE and height <= MATMUL_MAX_SIZE
 
 
 def resampling_matrix(
@@ -167,9 +171,6 @@ def _upfirdn2d_matmul(
     downx, downy = parse_scaling(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
     height, width = x.shape[2], x.shape[3]
-    taps = f.shape[0]
-    if width * upx + px0 + px1 < taps or height * upy + py0 + py1 < taps:
-        return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     h = (f.to(x.device) * gain**0.5).to(x.dtype)
     if not flip_filter:
         h = h.flip(0)
