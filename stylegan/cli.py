@@ -827,6 +827,8 @@ def dataset_emoji(dest, resolution, font, emoji_test, classes, min_per_class, on
 @click.option("--device", help="cpu, cuda or cuda:N (default: this process's GPU, else CPU).")
 def train(**kw):
     """Train a StyleGAN-XL stem, or (--superres --stem) its next stage. Run under torchrun for several GPUs."""
+    import torch
+
     from training.loop import Trainer, TrainingOptions
 
     if kw["superres"] != (kw["stem"] is not None):
@@ -849,6 +851,10 @@ def train(**kw):
     )  # fmt: skip
     trainer = Trainer(options, log=click.echo, resume=None if resume is None else str(resume))
     snapshot = trainer.run()
+    if torch.distributed.is_initialized():
+        # Under torchrun: left to interpreter exit, gloo's threads can abort the process after a finished run.
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     click.echo(f"done: {snapshot}")
 
 
