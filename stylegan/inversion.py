@@ -97,7 +97,7 @@ def infer_classes(G: Generator, target: torch.Tensor, loss: ReconstructionLoss, 
     This is the fallback for a pretrained classifier: it needs nothing but the generator, and costs one
     synthesis per class.
     """
-    device = G.mapping.w_avg.device
+    device = G.device
     scores = []
     with torch.no_grad():
         for start in range(0, G.c_dim, 16):
@@ -117,7 +117,7 @@ def resolve_start_class(G: Generator, spec: str | int | None, target: torch.Tens
     if spec not in (None, "auto"):
         return resolve_class(G, spec), "given"
     if G.c_dim == 1000:
-        classifier, _ = load_classifier(G.mapping.w_avg.device)
+        classifier, _ = load_classifier(G.device)
         if classifier is not None:
             return classify(classifier, target)[0], f"classifier {CLASSIFIER_NAME}"
     candidates = infer_classes(G, target, loss)
@@ -200,7 +200,7 @@ class Projector:
             raise StyleGANError(f"unknown inversion space {space!r}: use w or w+")
         if num_steps < 1:
             raise StyleGANError("the number of steps must be at least 1")
-        device = G.mapping.w_avg.device
+        device = G.device
         self.G = copy.deepcopy(G).eval().requires_grad_(False)  # StyleGAN2 noise maps are optimised in place
         self.target = target.to(device)
         if self.target.shape[1:] != (G.img_channels, G.img_resolution, G.img_resolution):
@@ -314,7 +314,7 @@ class PivotalTuner:
     ):
         self.original = copy.deepcopy(G).eval().requires_grad_(False)
         self.G = copy.deepcopy(G).eval().requires_grad_(True)
-        self.pivot = pivot.detach().to(G.mapping.w_avg.device)
+        self.pivot = pivot.detach().to(G.device)
         self.target = target.to(self.pivot.device)
         self.loss = loss
         self.num_steps = num_steps

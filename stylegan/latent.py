@@ -231,7 +231,7 @@ def compute_centroids(
         raise StyleGANError(
             f"need 0 < centroids <= samples, got {num_centroids} centroids from {num_samples} samples"
         )
-    device = G.mapping.w_avg.device
+    device = G.device
     rng = np.random.RandomState(seed)
     batches = math.ceil(num_samples / batch_size)
     total = batches + iterations
@@ -330,7 +330,7 @@ class Endpoint:
 
 def endpoint_latents(G: Generator, endpoints: Sequence[Endpoint]) -> tuple[torch.Tensor, torch.Tensor]:
     """z [K, z_dim] and class weights [K, c_dim] of seed endpoints (the mapping's inputs)."""
-    device = G.mapping.w_avg.device
+    device = G.device
     if any(end.w is not None for end in endpoints):
         raise StyleGANError("an endpoint given as a w has no z: interpolate in w")
     seeds = [end.seed for end in endpoints]
@@ -346,7 +346,7 @@ def endpoint_ws(
     centroids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """ws [K, num_ws, w_dim] of the endpoints: seeds mapped with truncation, given ws as they are."""
-    device = G.mapping.w_avg.device
+    device = G.device
     rows = []
     for end in endpoints:
         if end.w is not None:

@@ -9,7 +9,7 @@ from official_layout import write_official_pickle
 from tiny import latents, tiny_generator
 
 import stylegan
-from stylegan.cli import main
+from stylegan_cli import main
 
 
 def test_info_prints_dimensions_and_the_layer_table():
@@ -44,7 +44,7 @@ def test_convert_writes_an_equivalent_checkpoint(tmp_path):
 def test_user_errors_print_one_line_and_exit_2(tmp_path):
     missing = tmp_path / "missing.pkl"
     process = subprocess.run(
-        [sys.executable, "-m", "stylegan.cli", "info", str(missing)], capture_output=True, text=True
+        [sys.executable, "-m", "stylegan_cli", "info", str(missing)], capture_output=True, text=True
     )
     assert process.returncode == 2
     assert "Traceback" not in process.stderr

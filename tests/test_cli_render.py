@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from tiny import tiny_generator
 
 import stylegan
-from stylegan.cli import main
+from stylegan_cli import main
 from stylegan.images import to_uint8
 from stylegan.latent import (
     class_from_seed,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from stylegan.cli import main
+from stylegan_cli import main
 from stylegan.errors import StyleGANError
 from training.dataset import ImageDataset
 from training.dataset_tool import make_dataset, transform_image

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from stylegan.cli import main
+from stylegan_cli import main
 from stylegan.errors import StyleGANError
 from training.dataset import ImageDataset
 from training.emoji import (

@@ -4,6 +4,7 @@ import pytest
 import torch
 from tiny import latents, tiny_generator
 
+from stylegan.errors import StyleGANError
 from stylegan.networks.mapping import MappingNetwork
 
 
@@ -100,14 +101,30 @@ def test_input_transform_moves_the_image():
     z, c = latents(G, n=1)
     ws = G.mapping(z, c)
     base = G.synthesis(ws)
+    G.set_input_transform(0.3, 0.1, 0.0)
     angle = torch.tensor(0.3)
-    G.synthesis.input.transform.copy_(
-        torch.tensor([[angle.cos(), angle.sin(), 0.1], [-angle.sin(), angle.cos(), 0.0], [0, 0, 1]])
-    )
+    expected = torch.tensor([[angle.cos(), angle.sin(), 0.1], [-angle.sin(), angle.cos(), 0.0], [0, 0, 1]])
+    torch.testing.assert_close(G.synthesis.input.transform, expected)
     moved = G.synthesis(ws)
     assert (moved - base).abs().max() > 1e-2
-    G.synthesis.input.transform.copy_(torch.eye(3))
+    G.set_input_transform()
     torch.testing.assert_close(G.synthesis(ws), base, rtol=0, atol=0)
+
+
+def test_what_a_generator_says_about_itself():
+    alias_free, stylegan2 = tiny_generator("stylegan-xl"), tiny_generator("stylegan2")
+    assert alias_free.device == torch.device("cpu") and stylegan2.device == torch.device("cpu")
+    assert alias_free.to("meta").device.type == "meta"
+    assert alias_free.is_alias_free and not stylegan2.is_alias_free
+    alias_free = tiny_generator("stylegan-xl")
+    names = [row.name for row in alias_free.layers()]
+    assert names == ["input", *alias_free.synthesis.layer_names]
+    assert alias_free.layers()[-1].size == alias_free.img_resolution
+    assert all(row.sampling_rate is not None for row in alias_free.layers())
+    assert [row.name for row in stylegan2.layers()][-1].endswith("torgb")
+    stylegan2.set_input_transform()  # the identity is fine: nothing to move
+    with pytest.raises(StyleGANError, match="no input transform"):
+        stylegan2.set_input_transform(0.5, 0.0, 0.0)
 
 
 def test_gradients_reach_every_parameter():

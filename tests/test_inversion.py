@@ -11,7 +11,7 @@ from tiny import tiny_generator
 
 import stylegan
 import stylegan.inversion as inversion
-from stylegan.cli import main
+from stylegan_cli import main
 from stylegan.errors import StyleGANError
 from stylegan.inversion import (
     PivotalTuner,

@@ -9,7 +9,8 @@ from tiny import tiny_generator
 import stylegan
 from stylegan.images import to_uint8
 from stylegan.latent import class_from_seed, map_to_w, one_hot, synthesize, z_from_seeds
-from viz.renderer import Renderer, activation_image
+from stylegan.view import activation_image
+from viz.renderer import Renderer
 
 
 @pytest.fixture(scope="module")
@@ -157,13 +158,13 @@ def test_inversion_runs_step_by_step_and_ends_as_a_latent(renderer, model, G, tm
 def test_sessions_round_trip_and_render_from_the_command_line(renderer, model, tmp_path):
     from click.testing import CliRunner
 
-    from stylegan.cli import main
     from stylegan.errors import StyleGANError
+    from stylegan_cli import main
     from viz.session import load_session, save_session
 
     ws = np.random.RandomState(1).randn(6, 32).astype(np.float32)
     args = dict(model=model, latent_ws=ws, psi=0.5, mix_enabled=True, mix_seed=3, mix_layers=[2, 4],
-                interp_a=dict(seed=None, class_index=None, ws=ws))  # fmt: skip
+                interp_a=dict(seed=0, class_index=None, ws=ws))  # fmt: skip
     path = save_session(tmp_path / "look.json", args, {"keyframes": [dict(seed=1, class_index=2, ws=None)]})
     loaded, panels = load_session(path)
     np.testing.assert_array_equal(loaded["latent_ws"], ws)

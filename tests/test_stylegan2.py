@@ -330,13 +330,15 @@ def test_torgb_recomputed_by_hand():
 
 def test_layer_list():
     net = _synthesis(resolution=8, num_fp16_res=1)
-    assert net.layer_list() == [
+    rows = [(row.name, row.size, row.channels, row.fp16) for row in net.layers()]
+    assert rows == [
         ("b4.conv1", 4, 8, False),
         ("b4.torgb", 4, 3, False),
         ("b8.conv0", 8, 8, True),
         ("b8.conv1", 8, 8, True),
         ("b8.torgb", 8, 3, True),
     ]
+    assert all(row.sampling_rate is None and row.cutoff is None for row in net.layers())
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from stylegan.networks.specs import (
     filter_padding,
     resampling_factors,
 )
+from stylegan.networks.summary import LayerRow
 from stylegan.ops.filtered_lrelu import filtered_lrelu
 
 
@@ -254,6 +255,23 @@ class SynthesisNetwork(torch.nn.Module):
     def head_layer_names(self) -> list[str]:
         """Layers trained in the current stage (all of them for a network that was not grown)."""
         return self.layer_names[self.stem_layers :]
+
+    def layers(self) -> list[LayerRow]:
+        """The input, then one row per layer, in execution order."""
+        source = self.input
+        rows = [
+            LayerRow("input", source.size, source.channels, source.sampling_rate, source.bandwidth, False)
+        ]
+        for spec in self.layer_specs:
+            rows.append(LayerRow(spec.name, spec.out_size, spec.out_channels, spec.out_sampling_rate,
+                                 spec.out_cutoff, spec.use_fp16))  # fmt: skip
+        return rows
+
+    def set_input_transform(self, angle: float, tx: float, ty: float) -> None:
+        """Rotate the canvas by `angle` radians and translate it by (tx, ty) in input units."""
+        cos, sin = math.cos(angle), math.sin(angle)
+        matrix = torch.tensor([[cos, sin, tx], [-sin, cos, ty], [0.0, 0.0, 1.0]])
+        self.input.transform.copy_(matrix)
 
     def forward(
         self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False, update_emas: bool = False

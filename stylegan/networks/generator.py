@@ -6,9 +6,11 @@ import copy
 
 import torch
 
+from stylegan.errors import StyleGANError
 from stylegan.networks.alias_free import SynthesisNetwork
 from stylegan.networks.mapping import MappingNetwork
 from stylegan.networks.stylegan2 import StyleGAN2Synthesis
+from stylegan.networks.summary import LayerRow
 
 ARCHITECTURES = ("stylegan-xl", "stylegan3", "stylegan2")
 
@@ -78,6 +80,28 @@ class Generator(torch.nn.Module):
             z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_emas=update_emas
         )
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the generator's weights and buffers are."""
+        return self.mapping.w_avg.device
+
+    @property
+    def is_alias_free(self) -> bool:
+        """StyleGAN3 / StyleGAN-XL synthesis: it has an input transform and sampling rates per layer."""
+        return isinstance(self.synthesis, SynthesisNetwork)
+
+    def set_input_transform(self, angle: float = 0.0, tx: float = 0.0, ty: float = 0.0) -> None:
+        """Rotate (radians) and translate the canvas of an alias-free generator; StyleGAN2 has no input to move,
+        so there only the identity is accepted."""
+        if self.is_alias_free:
+            self.synthesis.set_input_transform(angle, tx, ty)
+        elif angle or tx or ty:
+            raise StyleGANError("StyleGAN2 generators have no input transform to rotate or translate")
+
+    def layers(self) -> list[LayerRow]:
+        """The synthesis layers in execution order: name, output size and channels, sampling rate, cutoff, fp16."""
+        return self.synthesis.layers()
 
     @property
     def has_noise(self) -> bool:

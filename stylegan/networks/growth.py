@@ -57,7 +57,7 @@ def grow(G: Generator, head_layers: int = 7, up_factor: int = 2, seed: int | Non
         or any(key.startswith(f"synthesis.{name}.") for name in kept_names)
     }
     grown.load_state_dict(inherited, strict=False)
-    return grown.to(next(G.parameters()).device)
+    return grown.to(G.device)
 
 
 def freeze_stem(G: Generator) -> list[torch.nn.Parameter]:

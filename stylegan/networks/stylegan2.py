@@ -13,6 +13,7 @@ import math
 import torch
 
 from stylegan.networks.layers import FullyConnectedLayer
+from stylegan.networks.summary import LayerRow
 from stylegan.ops.bias_act import ACTIVATIONS, bias_act
 from stylegan.ops.conv2d_resample import conv2d_resample
 from stylegan.ops.upfirdn2d import setup_filter, upsample2d
@@ -398,15 +399,17 @@ class StyleGAN2Synthesis(torch.nn.Module):
             self.num_ws += block.num_conv + (block.num_torgb if block.is_last else 0)
             setattr(self, f"b{res}", block)
 
-    def layer_list(self) -> list[tuple[str, int, int, bool]]:
-        """(name, output size, output channels, float16 on CUDA) of every layer, in execution order."""
+    def layers(self) -> list[LayerRow]:
+        """One row per layer, in execution order (StyleGAN2 layers have no sampling rate or cutoff)."""
         rows = []
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             for name in ("conv0", "conv1", "torgb"):
                 layer = getattr(block, name, None)
                 if layer is not None:
-                    rows.append((f"b{res}.{name}", res, layer.out_channels, block.use_fp16))
+                    rows.append(
+                        LayerRow(f"b{res}.{name}", res, layer.out_channels, None, None, block.use_fp16)
+                    )
         return rows
 
     def forward(

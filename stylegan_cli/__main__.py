@@ -1,0 +1,3 @@
+from stylegan_cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""`stylegan info`: a model's dimensions and its table of synthesis layers."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+
+@click.command()
+@click.argument("model")
+def info(model: str) -> None:
+    """Print a model's dimensions and its table of synthesis layers.
+
+    MODEL is a .safetensors file, an official .pkl, or a preset name.
+    """
+    import stylegan
+    from stylegan.networks.summary import parameter_count
+
+    G = stylegan.load(model)
+    console = Console()
+    console.print(f"[bold]{model}[/bold]")
+    facts = [
+        ("architecture", G.architecture),
+        ("resolution", f"{G.img_resolution}x{G.img_resolution}, {G.img_channels} channels"),
+        ("z_dim / w_dim / c_dim", f"{G.z_dim} / {G.w_dim} / {G.c_dim}"),
+        ("num_ws", str(G.num_ws)),
+        ("parameters", f"{parameter_count(G):,}"),
+    ]
+    stem = getattr(G.synthesis, "stem_layers", 0)
+    if stem:
+        facts.append(("frozen stem", f"first {stem} layers"))
+    for key in ("source", "source_format", "official_class"):
+        if key in G.metadata:
+            facts.append((key.replace("_", " "), str(G.metadata[key])))
+    if G.metadata.get("random_init"):
+        facts.append(("weights", "random (preset)"))
+    for key, value in facts:
+        console.print(f"  {key:<22} {value}")
+
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("#", "layer", "size", "channels", "sampling rate", "cutoff", "fp16"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for index, row in enumerate(G.layers()):
+        table.add_row(
+            str(index),
+            row.name,
+            str(row.size),
+            str(row.channels),
+            "-" if row.sampling_rate is None else f"{row.sampling_rate:g}",
+            "-" if row.cutoff is None else f"{row.cutoff:.3f}",
+            "yes" if row.fp16 else "no",
+        )
+    console.print(table)
