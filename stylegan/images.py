@@ -38,6 +38,52 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
 
+def from_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 images (any layout) to float32 in [-1, 1], the generator's range."""
+    return pixels.to(torch.float32) / 127.5 - 1
+
+
+def mix_grid(
+    G,
+    row_seeds: list[int],
+    col_seeds: list[int],
+    layers: list[int],
+    class_index: int | None = None,  # None: each seed's own draw
+    psi: float = 1.0,
+    cutoff: int | None = None,
+    centroids: torch.Tensor | None = None,
+    noise_mode: str = "const",
+    noise_seed: int = 0,
+    batch: int = 8,
+    progress=None,  # progress(done, total), per batch of images
+) -> np.ndarray:
+    """A style-mixing grid, uint8 [H, W, C]: the top row shows the column seeds, the left column the row seeds,
+    and each cell the row seed with the ws of `layers` taken from the column seed."""
+    from stylegan.latent import map_to_w, one_hot, seed_classes, style_mix, synthesize, z_from_seeds
+
+    seeds = row_seeds + col_seeds
+    with torch.no_grad():
+        z = z_from_seeds(seeds, G.z_dim, G.device)
+        c = one_hot(seed_classes(G, seeds, class_index), G.c_dim, G.device)
+        ws = map_to_w(G, z, c, psi, cutoff, centroids)
+        row_ws, col_ws = ws[: len(row_seeds)], ws[len(row_seeds) :]
+        cell_ws = torch.cat([style_mix(row_ws[i : i + 1], col_ws, layers) for i in range(len(row_seeds))])
+        all_ws = torch.cat([col_ws, row_ws, cell_ws])
+        pixels = []
+        for chunk in all_ws.split(batch):
+            pixels.append(to_uint8(synthesize(G, chunk, noise_mode, noise_seed)))
+            if progress is not None:
+                progress(sum(len(part) for part in pixels), len(all_ws))
+    pixels = np.concatenate(pixels)
+    rows, cols = len(row_seeds), len(col_seeds)
+    blank = np.zeros_like(pixels[:1])
+    row_images, cell_images = pixels[cols : cols + rows], pixels[cols + rows :]
+    tiles = [blank, pixels[:cols]]
+    for i in range(rows):
+        tiles += [row_images[i : i + 1], cell_images[i * cols : (i + 1) * cols]]
+    return make_grid(np.concatenate(tiles), cols + 1, rows + 1)
+
+
 def parse_grid(text: str) -> tuple[int, int]:
     """'4x2' -> (columns, rows)."""
     parts = text.lower().split("x")

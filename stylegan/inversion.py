@@ -27,7 +27,7 @@ from stylegan.networks.generator import Generator
 from stylegan.perceptual import ReconstructionLoss, psnr
 from stylegan.pretrained import local_weights
 
-SPACES = ("w", "w+")
+INVERSION_SPACES = ("w", "w+")
 CLASSIFIER_NAME = "deit_base_distilled_patch16_224"  # the official projector's class guesser
 W_STATISTICS_SAMPLES = (
     10_000  # samples for the spread of w (the StyleGAN2 w-noise ramp), as the official code
@@ -196,7 +196,7 @@ class Projector:
         seed: int = 0,
         initial_lr: float = 0.1,
     ):
-        if space not in SPACES:
+        if space not in INVERSION_SPACES:
             raise StyleGANError(f"unknown inversion space {space!r}: use w or w+")
         if num_steps < 1:
             raise StyleGANError("the number of steps must be at least 1")
@@ -377,17 +377,112 @@ def run_steps(
     return reports
 
 
+@dataclasses.dataclass
+class InversionResult:
+    """What an inversion found: the pivot ws (and a tuned generator after PTI), with how it got there."""
+
+    G: Generator  # the generator the projection ran on
+    target: torch.Tensor  # [1, C, H, W] in [-1, 1]
+    ws: torch.Tensor  # [1, num_ws, w_dim]: the best latent
+    class_index: int | None
+    class_chosen_by: str
+    space: str
+    loss: ReconstructionLoss
+    steps: int
+    interrupted: bool  # Ctrl-C stopped it; everything here is the best so far
+    tuned: Generator | None = None  # after pivotal tuning
+    pti_steps: int = 0
+
+    def metrics(self) -> dict:
+        """PSNR, SSIM and (with its weights) LPIPS of the pivot and, after PTI, of the tuned generator."""
+        from stylegan.perceptual import reconstruction_metrics
+
+        lpips_model = self.loss.lpips
+        with torch.no_grad():
+            results = {"space": self.space, "class": self.class_index, "class_chosen_by": self.class_chosen_by,
+                       "loss": self.loss.name, "steps": self.steps, "interrupted": self.interrupted}  # fmt: skip
+            results["pivot"] = reconstruction_metrics(self.G.synthesis(self.ws), self.target, lpips_model)
+            if self.tuned is not None:
+                results["pti"] = reconstruction_metrics(
+                    self.tuned.synthesis(self.ws), self.target, lpips_model
+                )
+                results["pti_steps"] = self.pti_steps
+        return results
+
+    def save(self, outdir: str | Path, **tuned_metadata) -> dict:
+        """Write target.png, proj.png, projected_w.npz, metrics.json and, after PTI, proj_pti.png and
+        G_pti.safetensors (with `tuned_metadata`) into outdir, each atomically. Returns the metrics."""
+        import json
+
+        import stylegan
+        from stylegan.images import save_image, to_uint8
+
+        outdir = Path(outdir)
+        metrics = self.metrics()
+        with torch.no_grad():
+            save_image(to_uint8(self.target)[0], outdir / "target.png")
+            save_image(to_uint8(self.G.synthesis(self.ws))[0], outdir / "proj.png")
+            save_latent(outdir / "projected_w.npz", self.ws, self.class_index, self.space)
+            if self.tuned is not None:
+                save_image(to_uint8(self.tuned.synthesis(self.ws))[0], outdir / "proj_pti.png")
+                stylegan.save(
+                    self.tuned, outdir / "G_pti.safetensors", pivot_class=self.class_index, **tuned_metadata
+                )
+        with atomic_path(outdir / "metrics.json") as tmp_path:
+            tmp_path.write_text(json.dumps(metrics, indent=2) + "\n")
+        return metrics
+
+
+def invert(
+    G: Generator,
+    target: torch.Tensor,  # [1, C, H, W] in [-1, 1], on G's device (see load_target)
+    loss: ReconstructionLoss,
+    class_spec: str | int | None = "auto",
+    space: str = "w+",
+    steps: int = 1000,
+    pti_steps: int = 0,
+    seed: int = 0,
+    on_step: Callable[[str, Projector | PivotalTuner, StepReport], None] | None = None,
+) -> InversionResult:
+    """Project `target` into G's latent space, then optionally tune G around the pivot (PTI). on_step(phase,
+    optimiser, report) sees every step, phase 'inverting' or 'tuning'. Ctrl-C ends it early with the best
+    result so far (`interrupted`)."""
+    class_index, chosen_by = resolve_start_class(G, class_spec, target, loss)
+    projector = Projector(G, target, loss, class_index, space, steps, seed)
+    interrupted = _run_phase(projector, "inverting", on_step)
+    tuner = None
+    if pti_steps and not interrupted:
+        tuner = PivotalTuner(projector.G, projector.best_ws, target, loss, pti_steps, seed)
+        interrupted = _run_phase(tuner, "tuning", on_step)
+    return InversionResult(
+        G=projector.G, target=target, ws=projector.best_ws, class_index=class_index, class_chosen_by=chosen_by,
+        space=space, loss=loss, steps=projector.steps_done, interrupted=interrupted,
+        tuned=None if tuner is None else tuner.tuned_generator(), pti_steps=0 if tuner is None else tuner.steps_done,
+    )  # fmt: skip
+
+
+def _run_phase(optimiser, phase: str, on_step) -> bool:
+    """Run to the end; True when Ctrl-C stopped it."""
+    try:
+        run_steps(optimiser, None if on_step is None else lambda report: on_step(phase, optimiser, report))
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Latent files
 
 
-def save_latent(path: str | Path, ws: torch.Tensor, class_index: int | None, space: str) -> Path:
-    """An inversion result as .npz: `w` [1, num_ws, w_dim] (what `G.synthesis` takes), `class` (-1: none), `space`."""
+def save_latent(path: str | Path, ws: torch.Tensor | np.ndarray, class_index: int | None, space: str) -> Path:
+    """An inversion result as .npz: `w` [1, num_ws, w_dim] (what `G.synthesis` takes), `class` (-1: none), `space`.
+    `ws` is a tensor or array of [1, num_ws, w_dim] or [num_ws, w_dim]."""
     path = Path(path)
     if path.suffix != ".npz":
         raise StyleGANError(f"{path}: latents are written as .npz; use that suffix")
     with atomic_path(path) as tmp_path, tmp_path.open("wb") as f:
-        w = ws.detach().cpu().numpy().astype(np.float32)
+        w = torch.as_tensor(ws).detach().cpu().numpy().astype(np.float32)
+        w = w[None] if w.ndim == 2 else w
         np.savez(
             f, w=w, **{"class": np.int64(-1 if class_index is None else class_index)}, space=np.str_(space)
         )

@@ -25,7 +25,7 @@ from stylegan.networks.stylegan2 import NOISE_MODES
 
 MAX_SEED = 2**32 - 1  # numpy.random.RandomState takes seeds in [0, 2**32)
 EASINGS = ("linear", "cubic")
-SPACES = ("w", "z")
+INTERPOLATION_SPACES = ("w", "z")
 
 # ---------------------------------------------------------------------------------------------------------------
 # Lists of integers: seeds, classes, layers
@@ -458,8 +458,10 @@ def path_ws(
     spline, which the mapping's normalisation puts back on the sphere) and the class weights blended, then
     mapped and truncated, so with one seed and two classes the image moves through class space continuously.
     """
-    if space not in SPACES:
-        raise StyleGANError(f"unknown interpolation space {space!r}: use one of {', '.join(SPACES)}")
+    if space not in INTERPOLATION_SPACES:
+        raise StyleGANError(
+            f"unknown interpolation space {space!r}: use one of {', '.join(INTERPOLATION_SPACES)}"
+        )
     if space == "w":
         return path.blend(endpoint_ws(G, endpoints, psi, cutoff, centroids), frames)
     z_keys, c_keys = endpoint_latents(G, endpoints)

@@ -23,10 +23,11 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.images import to_uint8
+from stylegan.inversion import INVERSION_SPACES
 from stylegan.io.atomic import atomic_path
 from stylegan.latent import (
+    INTERPOLATION_SPACES,
     MAX_SEED,
-    SPACES,
     Endpoint,
     interpolate,
     one_hot,
@@ -41,7 +42,6 @@ from stylegan.networks.generator import Generator
 from stylegan.networks.stylegan2 import NOISE_MODES
 
 DEFAULT_MODEL = "default"  # the bundled trained model; the random presets stay available by name
-INVERSION_SPACES = ("w", "w+")
 FFT_BETA = 8.0  # Kaiser window of the layer spectrum view
 FFT_RANGE_DB = 50.0
 SESSION_FORMAT = "stylegan-studio-session"
@@ -67,7 +67,7 @@ class InversionJob:
     steps: int = 300
     pti_steps: int = 0
     seed: int = 0
-    class_spec: str | None = None  # None or 'auto': chosen from the target; else a class number or name
+    class_spec: str | int | None = None  # None or 'auto': chosen from the target; else a class number or name
     run: int = 0  # a new number starts the same settings again
     paused: bool = False
 
@@ -115,7 +115,7 @@ class ViewArgs:
         """Check every field on its own (types, finite numbers, ranges); `check_view` checks them against a G."""
         _check_fields(self, "")
         _choice("noise_mode", self.noise_mode, NOISE_MODES)
-        _choice("interp_space", self.interp_space, SPACES)
+        _choice("interp_space", self.interp_space, INTERPOLATION_SPACES)
         for name in ("seed_x", "seed_y"):
             if abs(getattr(self, name)) > MAX_SEED:
                 raise StyleGANError(f"{name} {getattr(self, name)} is off the seed grid (at most {MAX_SEED})")
@@ -435,23 +435,26 @@ def _check_fields(instance, prefix: str) -> None:
                 raise StyleGANError(f"{label}: expected a list of whole numbers")
             setattr(instance, spec.name, [int(item) for item in value])
         else:
-            setattr(instance, spec.name, _checked_scalar(label, kind, value))
+            kinds = [part for part in spec.type.split(" | ") if part != "None"]
+            setattr(instance, spec.name, _checked_scalar(label, kinds, value))
 
 
-def _checked_scalar(label: str, kind: str, value):
-    if kind == "bool" and isinstance(value, bool | np.bool_):
-        return bool(value)
-    if kind == "int" and _is_int(value):
-        return int(value)
-    if kind == "float" and (_is_int(value) or isinstance(value, float | np.floating)):
-        if not math.isfinite(value):
-            raise StyleGANError(f"{label}: {value} is not a finite number")
-        return float(value)
-    if kind == "str" and isinstance(value, str):
-        if len(value) > 4096:
-            raise StyleGANError(f"{label}: {len(value):,} characters is too long")
-        return value
-    raise StyleGANError(f"{label}: expected {kind}, not {_excerpt(repr(value))}")
+def _checked_scalar(label: str, kinds: list[str], value):
+    """The value as the first of `kinds` (bool, int, float, str) it is; else an error naming the field."""
+    for kind in kinds:
+        if kind == "bool" and isinstance(value, bool | np.bool_):
+            return bool(value)
+        if kind == "int" and _is_int(value):
+            return int(value)
+        if kind == "float" and (_is_int(value) or isinstance(value, float | np.floating)):
+            if not math.isfinite(value):
+                raise StyleGANError(f"{label}: {value} is not a finite number")
+            return float(value)
+        if kind == "str" and isinstance(value, str):
+            if len(value) > 4096:
+                raise StyleGANError(f"{label}: {len(value):,} characters is too long")
+            return value
+    raise StyleGANError(f"{label}: expected {' or '.join(kinds)}, not {_excerpt(repr(value))}")
 
 
 def _is_int(value) -> bool:

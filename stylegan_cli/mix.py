@@ -51,21 +51,8 @@ def mix(
 ):
     """Style-mixing grid: the top row shows the column seeds, the left column the row seeds, and each cell the
     row seed with the chosen layers' ws taken from the column seed."""
-    import numpy as np
-    import torch
-
-    from stylegan.images import make_grid, save_image, to_uint8
-    from stylegan.latent import (
-        map_to_w,
-        one_hot,
-        parse_int_list,
-        parse_layers,
-        resolve_class,
-        seed_classes,
-        style_mix,
-        synthesize,
-        z_from_seeds,
-    )
+    from stylegan.images import mix_grid, save_image
+    from stylegan.latent import parse_int_list, parse_layers, resolve_class
 
     rows, cols = parse_int_list(row_seeds), parse_int_list(col_seeds)
     if out.suffix.lower() != ".png":
@@ -73,27 +60,10 @@ def mix(
     G, cutoff, centroid_tensor = load_for_rendering(network, device, psi, cutoff, centroids)
     layer_list = parse_layers(layers, G.num_ws)
     class_index = None if class_spec is None else resolve_class(G, class_spec)
-    seeds = rows + cols
-    with torch.no_grad():
-        z = z_from_seeds(seeds, G.z_dim, G.device)
-        c = one_hot(seed_classes(G, seeds, class_index), G.c_dim, z.device)
-        ws = map_to_w(G, z, c, psi, cutoff, centroid_tensor)
-        row_ws, col_ws = ws[: len(rows)], ws[len(rows) :]
-        cell_ws = torch.cat([style_mix(row_ws[i : i + 1], col_ws, layer_list) for i in range(len(rows))])
-        all_ws = torch.cat([col_ws, row_ws, cell_ws])
-        pixels = []
-        with ProgressBar("mixing", len(all_ws)) as bar:
-            for chunk in all_ws.split(8):
-                pixels.append(to_uint8(synthesize(G, chunk, noise_mode, noise_seed)))
-                bar.advance(len(chunk))
-    pixels = np.concatenate(pixels)
-    col_images, row_images = pixels[: len(cols)], pixels[len(cols) : len(cols) + len(rows)]
-    cell_images = pixels[len(cols) + len(rows) :].reshape(len(rows), len(cols), *pixels.shape[1:])
-    blank = np.zeros_like(pixels[:1])
-    tiles = [blank, col_images] + [
-        np.concatenate([row_images[i : i + 1], cell_images[i]]) for i in range(len(rows))
-    ]
-    path = save_image(make_grid(np.concatenate(tiles), len(cols) + 1, len(rows) + 1), out)
+    with ProgressBar("mixing", 1) as bar:
+        grid = mix_grid(G, rows, cols, layer_list, class_index, psi, cutoff, centroid_tensor, noise_mode,
+                        noise_seed, progress=bar.report)  # fmt: skip
+    path = save_image(grid, out)
     click.echo(
         f"wrote {path} ({_count(len(rows), 'row')} x {_count(len(cols), 'column')}, layers {_ranges(layer_list)})"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from stylegan.errors import StyleGANError
-from training.options import TrainingOptions
+from training.options import TrainingOptions, spelling
 
 
 def _field_type(hint) -> type:
@@ -35,8 +35,8 @@ def _default(option: dataclasses.Field):
 
 
 def _inverted(option: dataclasses.Field, kind: type) -> bool:
-    """A boolean that defaults to True: its flag (--no-amp) turns it off."""
-    return kind is bool and _default(option) is True
+    """A boolean that defaults to True and has one flag (--no-amp), which turns it off."""
+    return kind is bool and option.default is True and "/" not in spelling(option)
 
 
 def _param_type(option: dataclasses.Field, kind: type):
@@ -55,18 +55,18 @@ def _param_type(option: dataclasses.Field, kind: type):
 
 def _click_option(option: dataclasses.Field, kind: type) -> Callable:
     metadata = option.metadata
-    spelling = metadata.get("flag", "--" + option.name.replace("_", "-"))
+    flag = spelling(option)
     default = _default(option)
     if kind is bool:
-        if "/" in spelling:
-            return click.option(spelling, option.name, default=default, help=metadata.get("help"))
-        return click.option(spelling, option.name, is_flag=True, help=metadata.get("help"))
+        if "/" in flag:  # --cond/--no-cond: on, off, or the field's default
+            return click.option(flag, option.name, default=default, help=metadata.get("help"))
+        return click.option(flag, option.name, is_flag=True, help=metadata.get("help"))
     if kind is list:
         default = ",".join(default)
     elif isinstance(default, float) and default.is_integer():
         default = int(default)  # shown as 1000, not 1000.0; the float type still gives 1000.0
     return click.option(
-        spelling,
+        flag,
         option.name,
         type=_param_type(option, kind),
         default=default,
@@ -87,9 +87,8 @@ def dataclass_options(cls: type, extra: dict[str, list[Callable]] | None = None)
             decorators.append(_click_option(option, _field_type(hints[option.name])))
 
     def decorate(function: Callable) -> Callable:
-        for decorator in reversed(
-            decorators
-        ):  # click lists the options in the order they are applied, reversed
+        # The last decorator applied is the first option click lists.
+        for decorator in reversed(decorators):
             function = decorator(function)
         return function
 

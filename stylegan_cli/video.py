@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from stylegan.errors import StyleGANError
-from stylegan.latent import EASINGS, SPACES
+from stylegan.latent import EASINGS, INTERPOLATION_SPACES
 from stylegan_cli.options import (
     ProgressBar,
     device_option,
@@ -27,7 +27,7 @@ from stylegan_cli.options import (
 @click.option("--easing", type=click.Choice(EASINGS), default="cubic", show_default=True)
 @click.option(
     "--space",
-    type=click.Choice(SPACES),
+    type=click.Choice(INTERPOLATION_SPACES),
     default="w",
     show_default=True,
     help="w: blend the keyframes' ws; z: slerp z and blend the class embeddings (class interpolation).",

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from tiny import tiny_generator
 
 import stylegan
-from stylegan_cli import main
 from stylegan.images import to_uint8
 from stylegan.latent import (
     class_from_seed,
@@ -20,14 +19,7 @@ from stylegan.latent import (
     synthesize,
     z_from_seeds,
 )
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """A class-conditional tiny StyleGAN-XL checkpoint with class names."""
-    G = tiny_generator("stylegan-xl", c_dim=5)
-    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    return stylegan.save(G, path, class_names=["cat", "dog", "hot dog", "owl", "fox"])
+from stylegan_cli import main
 
 
 @pytest.fixture(scope="module")

@@ -148,7 +148,7 @@ def test_magnitude_ema_tracks_input_magnitude_in_training():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_fp16_layers_on_cuda_stay_close_to_fp32_on_cpu():
     G = tiny_generator("stylegan-xl")
     assert any(spec.use_fp16 for spec in G.synthesis.layer_specs)

@@ -11,7 +11,6 @@ from tiny import tiny_generator
 
 import stylegan
 import stylegan.inversion as inversion
-from stylegan_cli import main
 from stylegan.errors import StyleGANError
 from stylegan.inversion import (
     PivotalTuner,
@@ -26,13 +25,9 @@ from stylegan.inversion import (
 )
 from stylegan.latent import map_to_w, one_hot, z_from_seeds
 from stylegan.perceptual import LPIPS, ReconstructionLoss, load_lpips, multiscale_ssim, psnr, ssim
+from stylegan_cli import main
 
 FALLBACK = ReconstructionLoss(None)
-
-
-@pytest.fixture(scope="module")
-def G():  # noqa: N802 (the conventional name of a generator)
-    return tiny_generator("stylegan-xl", c_dim=5)
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +264,14 @@ def test_the_saved_latent_reproduces_the_reconstruction(G, target, tmp_path):
         load_latent(tmp_path / "bad.npz", G)
     with pytest.raises(StyleGANError, match="no such latent"):
         load_latent(tmp_path / "none.npz", G)
+
+
+def test_a_latent_given_as_an_array_saves_too(G, tmp_path):
+    """The visualizer's inversion panel holds its result as a numpy [num_ws, w_dim] array."""
+    ws = np.random.RandomState(0).randn(G.num_ws, G.w_dim).astype(np.float32)
+    loaded, class_index = load_latent(save_latent(tmp_path / "panel.npz", ws, None, "w+"), G)
+    assert class_index is None
+    np.testing.assert_array_equal(loaded[0].numpy(), ws)
 
 
 # command line ----------------------------------------------------------------------------------------------

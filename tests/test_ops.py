@@ -544,7 +544,7 @@ def test_the_package_exposes_the_op_modules_like_the_official_layout():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_ops_run_in_float16_on_cuda_and_agree_with_float32():
     x, b = randn(2, 4, 8, 8).float(), randn(4, seed=1).float()
     w = randn(4, 2, 3, 3, seed=2).float() / 3

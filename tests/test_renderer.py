@@ -4,20 +4,12 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from tiny import tiny_generator
 
 import stylegan
 from stylegan.images import to_uint8
 from stylegan.latent import class_from_seed, map_to_w, one_hot, synthesize, z_from_seeds
 from stylegan.view import activation_image
 from viz.renderer import Renderer
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return str(
-        stylegan.save(tiny_generator("stylegan-xl", c_dim=5), tmp_path_factory.mktemp("m") / "t.safetensors")
-    )
 
 
 @pytest.fixture(scope="module")

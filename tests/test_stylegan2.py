@@ -359,7 +359,7 @@ def test_bad_constructor_arguments(options, message):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_fp16_on_cuda_stays_close_to_fp32(monkeypatch):
     # TF32 convolutions would blur the float32 comparison below.
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)

@@ -24,8 +24,8 @@ from stylegan.view import (
 
 
 @pytest.fixture(scope="module")
-def G():  # noqa: N802 (the conventional name of a generator)
-    return tiny_generator("stylegan-xl", c_dim=5).eval().requires_grad_(False)
+def G(G):  # noqa: N802 (the conventional name of a generator)
+    return G.eval().requires_grad_(False)
 
 
 def _image(G, seed, class_index, psi=1.0):

@@ -12,7 +12,8 @@ from stylegan.io.official import load_official_pickle
 from stylegan.networks.generator import Generator
 from stylegan.networks.presets import PRESETS, create_generator
 
-_PICKLE_SUFFIXES = (".pkl", ".pickle")
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+MODEL_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)  # what a model file may be called
 _DATA = Path(__file__).resolve().parent.parent / "data"
 # Trained models shipped inside the package, by name (the model card is in the README).
 BUNDLED_MODELS = {"default": _DATA / "default.safetensors"}
@@ -68,7 +69,7 @@ def _sniff(path: Path) -> str | None:
     length, whose first byte can be 0x80 like a pickle's."""
     if path.suffix == ".safetensors":
         return "safetensors"
-    if path.suffix in _PICKLE_SUFFIXES:
+    if path.suffix in PICKLE_SUFFIXES:
         return "pickle"
     try:
         with path.open("rb") as f:
