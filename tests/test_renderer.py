@@ -126,6 +126,32 @@ def test_errors_are_reported_and_the_renderer_keeps_working(renderer, model, tmp
     assert "no such file" in renderer.render(dict(model=str(tmp_path / "none.pkl")))["error"]
 
 
+def test_tuned_generators_are_released_when_no_longer_shown(renderer, model):
+    for run in range(3):
+        renderer.register(f"pti:t.png:{run}", stylegan.load(model))
+    assert (
+        _render(renderer, model)["image"] is not None
+    )  # the base model shown again: only the newest is kept
+    assert list(renderer._registered) == ["pti:t.png:2"]
+    assert _render(renderer, "pti:t.png:2")["image"] is not None
+    renderer.register("pti:t.png:3", stylegan.load(model))
+    assert _render(renderer, "pti:t.png:3")["image"] is not None
+    assert list(renderer._registered) == ["pti:t.png:3"]
+    assert "no such file" in renderer.render(dict(model="pti:t.png:0"))["error"]
+
+
+def test_a_paused_inversion_keeps_its_progress(renderer, model, G, tmp_path):
+    PIL.Image.fromarray(_cli_image(G, 3, 2)).save(tmp_path / "target.png")
+    job = dict(target=str(tmp_path / "target.png"), steps=200, seed=0, **{"class": 2})
+    for _ in range(3):
+        running = _render(renderer, model, inversion=job)["inversion"]
+    paused = _render(renderer, model, inversion={**job, "paused": True})["inversion"]
+    assert paused["step"] == running["step"] > 0
+    assert _render(renderer, model, inversion={**job, "paused": True})["inversion"]["step"] == paused["step"]
+    resumed = _render(renderer, model, inversion=job)["inversion"]
+    assert resumed["step"] > paused["step"]
+
+
 def test_inversion_runs_step_by_step_and_ends_as_a_latent(renderer, model, G, tmp_path):
     PIL.Image.fromarray(_cli_image(G, 3, 2)).save(tmp_path / "target.png")
     settings = dict(

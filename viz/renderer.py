@@ -76,6 +76,7 @@ class Renderer:
                 raise StyleGANError("CUDA is not available on this machine; choose the CPU")
             self._networks.clear()  # one model at a time: big generators do not fit twice
             self._ws_cache.clear()
+            self._release_tuned(keep=model)
             if model in self._registered:
                 self._networks[key] = self._registered[model].to(device)
             else:
@@ -91,7 +92,14 @@ class Renderer:
 
     def register(self, name: str, G: stylegan.Generator) -> None:
         """Make a generator built here (a PTI result) loadable by `name` as the `model` argument."""
-        self._registered[name] = G
+        self._registered.pop(name, None)
+        self._registered[name] = G  # the newest last
+
+    def _release_tuned(self, keep: str) -> None:
+        """Forget tuned generators that are no longer shown: all but `keep` and the newest one (which the
+        inversion panel is about to show)."""
+        newest = next(reversed(self._registered), None)
+        self._registered = {name: G for name, G in self._registered.items() if name in (keep, newest)}
 
     @staticmethod
     def model_info(G: stylegan.Generator) -> dict:
