@@ -21,7 +21,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from training.loop import Trainer, TrainingOptions, cpu_has_bfloat16
+from training.loop import Trainer, cpu_has_bfloat16
+from training.options import TrainingOptions
 
 
 def make_dataset(path: Path, resolution: int, count: int = 64, classes: int = 4) -> None:

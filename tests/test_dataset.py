@@ -9,8 +9,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from stylegan_cli import main
 from stylegan.errors import StyleGANError
+from stylegan_cli import main
 from training.dataset import ImageDataset
 from training.dataset_tool import make_dataset, transform_image
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from stylegan_cli import main
 from stylegan.errors import StyleGANError
+from stylegan_cli import main
 from training.dataset import ImageDataset
 from training.emoji import (
     DEFAULT_EMOJI_TEST,

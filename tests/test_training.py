@@ -18,9 +18,10 @@ import torch
 from click.testing import CliRunner
 
 import stylegan
-from stylegan.cli import main
 from stylegan.errors import StyleGANError
-from training.loop import STATE_FILE, Trainer, TrainingDivergedError, TrainingOptions
+from stylegan_cli import main
+from training.loop import STATE_FILE, Trainer, TrainingDivergedError
+from training.options import TrainingOptions
 
 
 def make_zip(

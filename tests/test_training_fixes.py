@@ -18,11 +18,12 @@ from tiny import tiny_generator
 
 import stylegan
 import training.fid
-from stylegan.cli import main
 from stylegan.errors import StyleGANError
+from stylegan_cli import main
 from training.dataset import ImageDataset
 from training.fid import FIDTracker, frechet_distance
 from training.loop import STATE_FILE, Trainer
+from training.reporting import latest_snapshot
 
 QUIET = dict(log=lambda _line: None)
 
@@ -60,15 +61,14 @@ def test_snapshots_below_one_kimg_do_not_collide(run8):
         "fakes000000.004.png",
         "fakes000000.008.png",
     ]
-    assert run8["snapshot"] == snapshots[-1] == run8["trainer"]._latest_snapshot()
+    assert run8["snapshot"] == snapshots[-1] == latest_snapshot(outdir)
     assert stylegan.load(snapshots[-1]).metadata["training"]["kimg"] == pytest.approx(0.008)
 
 
-def test_latest_snapshot_orders_by_kimg_across_name_styles(tmp_path, data16):
-    trainer = Trainer(tiny_options(data16, tmp_path), **QUIET)
+def test_latest_snapshot_orders_by_kimg_across_name_styles(tmp_path):
     for name in ("000001.safetensors", "000001.500.safetensors", "000000.250.safetensors"):
         (tmp_path / f"network-snapshot-{name}").touch()
-    assert trainer._latest_snapshot().name == "network-snapshot-000001.500.safetensors"
+    assert latest_snapshot(tmp_path).name == "network-snapshot-000001.500.safetensors"
 
 
 def _cli_resume(run: Path, *extra: str):

@@ -15,7 +15,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from training.loop import Trainer, TrainingOptions
+from training.loop import Trainer
+from training.options import TrainingOptions
 
 COLOURS = ((200, 50, 50), (50, 190, 60), (50, 70, 220))  # red, green, blue
 STEPS, BATCH = 12, 8

@@ -1,24 +1,22 @@
-"""The training loop: StyleGAN-XL's phases, EMA, snapshots, exact resume, logging; one process per device.
+"""The trainer: StyleGAN-XL's networks built from the options, its training phases, EMA, snapshots and exact
+resume; one process per device.
 
 Under torchrun every process trains on its share of each batch and the gradients are averaged across processes
-(NCCL on GPUs, gloo on CPU). Every random draw of a step (data order, z, labels, augmentation) comes from
-generators seeded by (seed, step, rank), so a run resumed from its saved state continues exactly as if it had
-not stopped.
+(NCCL on GPUs, gloo on CPU). Every random draw of a step comes from `training.sampler`, seeded by (seed, step,
+rank), so a run resumed from its saved state continues exactly as if it had not stopped. The options are
+`training.options`; what a run logs and the names of its files are `training.reporting`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
@@ -30,81 +28,23 @@ from stylegan.networks.specs import stem_specs
 from stylegan.pretrained import create_timm_model
 from training.class_embedding import EMBEDDING_NETWORK, class_embeddings, standardize
 from training.dataset import ImageDataset
-from training.discriminator import DEFAULT_BACKBONES, ProjectedDiscriminator
-from training.feature_networks import INPUT_SIZE, ProjectedFeatures
-from training.fid import DISTANCE_NAMES, FIDTracker, default_fid_network
+from training.discriminator import ProjectedDiscriminator
+from training.feature_networks import ProjectedFeatures
+from training.fid import FIDTracker, default_fid_network
 from training.loss import ClassifierGuidance, LossOptions, StyleGANXLLoss
+from training.options import TrainingOptions
+from training.reporting import Progress, RunLog, latest_snapshot, snapshot_name, tick_row
+from training.sampler import StepSampler, step_generator
 from training.snapshot import load_training_state, read_training_info, save_training_state
 
 STATE_FILE = "training-state.safetensors"
 GUIDANCE_NETWORK = "deit_small_distilled_patch16_224"
 GUIDANCE_MIN_RESOLUTION = 32
-
-
-@dataclass
-class TrainingOptions:
-    data: str | None  # training zip or folder; None on resume: the run's own
-    outdir: str
-    kimg: float = 1000.0  # stop after this many thousand real images
-    batch: int = 32  # images per step, over all processes
-    batch_gpu: int | None = None  # images per forward pass (gradient accumulation below batch / processes)
-    cond: bool | None = None  # class-conditional; None: when the dataset has labels
-    mirror: bool = False  # add x-flipped copies of the images
-    seed: int = 0
-    # The stem's generator (given as stored in the generator: twice the official --cbase / --cmax).
-    cbase: int = 32768
-    cmax: int = 512
-    syn_layers: int = 10
-    z_dim: int = 64
-    w_dim: int = 512
-    # Progressive growing.
-    stem: str | None = None  # a trained generator: grow it by one stage and train only the new head
-    head_layers: int = 7
-    up_factor: int = 2
-    # Discriminator.
-    backbones: list[str] = field(default_factory=lambda: list(DEFAULT_BACKBONES))
-    pretrained: bool = True  # False: random feature networks and classifier (tests, offline experiments)
-    d_cout: int = 64  # channels of the finest mixed feature map
-    d_width_max: int | None = None  # cap on the heads' channels (tiny test models)
-    # Optimisation.
-    glr: float = 0.0025
-    dlr: float = 0.002
-    g_reg_interval: int = 4
-    d_reg_interval: int = 16
-    ema_kimg: float | None = None  # default: batch * 10 / 32
-    ema_rampup: float | None = 0.05
-    blur_sigma: float = 2.0
-    blur_fade_kimg: float = 200.0
-    cls_weight: float | None = None  # default: 8 for a conditional stage at 32x32 or more, else 0
-    pl_weight: float | None = None  # default: 2 for a stem, 0 for a superres stage
-    pl_start_kimg: float = 200.0
-    amp: bool = True  # bfloat16 autocast of the discriminator on CUDA and on CPUs with native bfloat16
-    d_input_size: int = INPUT_SIZE  # the feature networks see smaller images resized to this
-    # Bookkeeping.
-    workers: int = 2
-    tick_kimg: float = 4.0
-    snap_ticks: int = 50
-    fid_images: int = 0  # > 0: FID against this many images at every snapshot
-    fid_patience: int = 3  # stop the stage when FID has not improved for this many snapshots
-    fid_network: str | None = None  # None: inception_v3 where its weights are, else tf_efficientnet_lite0
-    device: str | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+STEM_MIN_RESOLUTION = 16
 
 
 class TrainingDivergedError(StyleGANError):
     pass
-
-
-@dataclass
-class Progress:
-    cur_nimg: int = 0
-    batch_idx: int = 0
-    tick: int = 0
-    tick_start_nimg: int = 0
-    best_fid: float | None = None
-    fid_history: list[float] = field(default_factory=list)
 
 
 def cpu_has_bfloat16() -> bool:
@@ -115,51 +55,6 @@ def cpu_has_bfloat16() -> bool:
     except OSError:
         return False
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def snapshot_name(cur_nimg: int) -> str:
-    """The kimg in snapshot names: 6 digits and 3 decimals (whole images), so that names sort and never collide."""
-    return f"{cur_nimg / 1000:010.3f}"
-
-
-def snapshot_kimg(path: Path) -> float:
-    """network-snapshot-000012.345.safetensors -> 12.345 (names of older runs have whole kimg: -000012)."""
-    try:
-        return float(path.name.removeprefix("network-snapshot-").removesuffix(".safetensors"))
-    except ValueError:
-        return -1.0
-
-
-def step_generator(seed: int, step: int, rank: int, stream: int) -> torch.Generator:
-    state = np.random.SeedSequence([seed, step, rank, stream]).generate_state(2)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-class StepSampler(torch.utils.data.Sampler):
-    """This process's share of each step's batch, from step `start_step` on, forever.
-
-    The global order is a fresh permutation per pass over the data, drawn from (seed, pass).
-    """
-
-    def __init__(self, size: int, batch: int, rank: int, world: int, seed: int, start_step: int):
-        self.size, self.batch, self.rank, self.world = size, batch, rank, world
-        self.seed, self.start_step = seed, start_step
-        self.per_rank = batch // world
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
-
-    def __iter__(self) -> Iterator[int]:
-        epoch, permutation = -1, None
-        step = self.start_step
-        while True:
-            first = step * self.batch + self.rank * self.per_rank
-            for position in range(first, first + self.per_rank):
-                if position // self.size != epoch:
-                    epoch = position // self.size
-                    permutation = self._permutation(epoch)
-                yield int(permutation[position % self.size])
-            step += 1
 
 
 def stem_config(options: TrainingOptions, resolution: int, channels: int, c_dim: int) -> dict:
@@ -186,6 +81,25 @@ def stem_config(options: TrainingOptions, resolution: int, channels: int, c_dim:
     )
 
 
+def _last_channels(channel_base: float, resolution: int) -> int:
+    """Channels of the last layers before ToRGB (cutoff resolution / 2), as `stylegan.networks.specs` rounds them."""
+    return round(channel_base / resolution)
+
+
+def _check_stem_data(options: TrainingOptions, dataset: ImageDataset) -> None:
+    """A new stem: images large enough, and a --cbase that leaves its last layers at least one channel."""
+    resolution = dataset.resolution
+    if resolution < STEM_MIN_RESOLUTION:
+        raise StyleGANError(
+            f"{options.data}: a stem needs images of at least {STEM_MIN_RESOLUTION}x{STEM_MIN_RESOLUTION}"
+        )
+    if _last_channels(options.cbase, resolution) < 1:
+        raise StyleGANError(
+            f"--cbase {options.cbase}: must be at least {resolution // 2 + 1} for {resolution}x{resolution} images "
+            f"(the last layers get cbase / {resolution} channels, rounded)"
+        )
+
+
 def _check_stem(stem: Generator, options: TrainingOptions, dataset: ImageDataset, c_dim: int) -> None:
     wanted = stem.img_resolution * options.up_factor
     if wanted != dataset.resolution:
@@ -195,6 +109,13 @@ def _check_stem(stem: Generator, options: TrainingOptions, dataset: ImageDataset
         )
     if stem.c_dim != c_dim:
         raise StyleGANError(f"the stem has {stem.c_dim} classes but the dataset has {c_dim}")
+    layout = stem.config.get("synthesis_kwargs", {}).get("layout") or {}
+    channel_base = layout.get("channel_base", 32768)
+    if _last_channels(channel_base, wanted) < 1:
+        raise StyleGANError(
+            f"the stem's channel base ({channel_base}) leaves the {wanted}x{wanted} layers without channels: "
+            f"grow it by a smaller --up-factor"
+        )
 
 
 def _describe_images(resolution: int, channels: int, classes: int) -> str:
@@ -208,6 +129,7 @@ class Trainer:
     def __init__(
         self, options: TrainingOptions, log: Callable[[str], None] = print, resume: str | None = None
     ):
+        options.validate()  # made valid, but perhaps changed since
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.log = log if self.rank == 0 else (lambda _line: None)
@@ -341,8 +263,7 @@ class Trainer:
             G = grow(stem, options.head_layers, options.up_factor, seed=options.seed)
             metadata = {**stem.metadata, **metadata}
         else:
-            if dataset.resolution < 16:
-                raise StyleGANError(f"{options.data}: a stem needs images of at least 16x16")
+            _check_stem_data(options, dataset)
             with torch.random.fork_rng():
                 torch.manual_seed(options.seed)
                 G = Generator(**stem_config(options, dataset.resolution, dataset.channels, self.c_dim))
@@ -551,10 +472,10 @@ class Trainer:
                 f"{fid.distance_name} at each snapshot: Fréchet distance of pretrained {fid.network_name} "
                 f"features of {fid.num_images} images"
             )
+        run_log = RunLog(self.outdir, self.log, active=self.rank == 0)
         if self.rank == 0:
             self._save_reals()
-            self._write_json("training_options.json", options.to_dict())
-        writer = self._tensorboard()
+        run_log.write_json("training_options.json", options.to_dict())
         snapshot = None
         tick_stats: dict[str, list[float]] = {}
         tick_time = time.perf_counter()
@@ -565,7 +486,7 @@ class Trainer:
             try:
                 step_stats = self.train_step(real, real_c)
             except TrainingDivergedError as error:
-                last = snapshot or self._latest_snapshot()
+                last = snapshot or latest_snapshot(self.outdir)
                 kept = f"the last good snapshot is {last}" if last else "no snapshot was written yet"
                 raise TrainingDivergedError(
                     f"training stopped at {progress.cur_nimg / 1000:.1f} kimg: {error}; {kept}"
@@ -577,7 +498,7 @@ class Trainer:
                 continue
             progress.tick += 1
             elapsed = time.perf_counter() - tick_time
-            row = self._tick_row(tick_stats, elapsed, total_nimg)
+            row = tick_row(progress, tick_stats, elapsed, total_nimg)
             tick_stats, tick_time = {}, time.perf_counter()
             progress.tick_start_nimg = progress.cur_nimg
             if done or progress.tick % options.snap_ticks == 0:
@@ -594,64 +515,10 @@ class Trainer:
                 done = self._decided_by_rank0(done)  # only rank 0 measures the distance
                 if self.rank == 0:
                     self._save_state()
-            self._report(row, writer)
+            run_log.report(row)
             stop = done
-        if writer is not None:
-            writer.close()
-        return snapshot or self._latest_snapshot()
-
-    def _tick_row(self, tick_stats: dict, elapsed: float, total_nimg: int) -> dict:
-        progress = self.progress
-        tick_nimg = progress.cur_nimg - progress.tick_start_nimg
-        row = {
-            "tick": progress.tick,
-            "kimg": progress.cur_nimg / 1000,
-            "sec_per_kimg": elapsed / max(tick_nimg / 1000, 1e-9),
-            "images_per_sec": tick_nimg / max(elapsed, 1e-9),
-            "eta_sec": max(total_nimg - progress.cur_nimg, 0) / max(tick_nimg / max(elapsed, 1e-9), 1e-9),
-            "timestamp": time.time(),
-        }
-        row.update({key: float(np.mean(values)) for key, values in tick_stats.items()})
-        return row
-
-    def _report(self, row: dict, writer) -> None:
-        if self.rank != 0:
-            return
-        with open(self.outdir / "stats.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        if writer is not None:
-            for key, value in row.items():
-                if key not in ("tick", "kimg", "timestamp"):
-                    writer.add_scalar(key, value, global_step=int(row["kimg"] * 1000))
-            writer.flush()
-        eta = time.strftime("%H:%M:%S", time.gmtime(row["eta_sec"])) if row["eta_sec"] < 86400 * 30 else "-"
-        losses = "  ".join(
-            f"{name} {row[key]:.3f}"
-            for name, key in (
-                ("G", "Loss/G/loss"),
-                ("D", "Loss/D/loss"),
-                *((distance, distance) for distance in DISTANCE_NAMES.values()),
-            )
-            if key in row
-        )
-        self.log(
-            f"tick {row['tick']:<4d} kimg {row['kimg']:<8.3f} sec/kimg {row['sec_per_kimg']:<7.2f} "
-            f"img/s {row['images_per_sec']:<7.1f} eta {eta}  {losses}"
-        )
-
-    def _tensorboard(self):
-        if self.rank != 0:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            self.log("tensorboard is not installed: statistics go to stats.jsonl only")
-            return None
-        return SummaryWriter(str(self.outdir))
-
-    def _write_json(self, name: str, data: dict) -> None:
-        with open(self.outdir / name, "w") as f:
-            json.dump(data, f, indent=2)
+        run_log.close()  # TensorBoard flushes every tick, so a run that stops early loses nothing
+        return snapshot or latest_snapshot(self.outdir)
 
     def _decided_by_rank0(self, flag: bool) -> bool:
         """Rank 0's `flag` on every process, so that all of them leave the loop at the same step."""
@@ -660,9 +527,6 @@ class Trainer:
         tensor = torch.tensor([int(flag)], device=self.device)
         torch.distributed.broadcast(tensor, src=0)
         return bool(tensor.item())
-
-    def _latest_snapshot(self) -> Path | None:
-        return max(self.outdir.glob("network-snapshot-*.safetensors"), key=snapshot_kimg, default=None)
 
     # -- outputs -----------------------------------------------------------------------------------------------
 
