@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test viz xvfb emoji-data lint format clean
+.PHONY: test test-all viz xvfb emoji-data lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP) xvfb emoji-data
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+# `make test`: everything but the tests marked slow (minutes: fresh venvs, installs); `make test-all`: all of them.
+test: $(STAMP) xvfb emoji-data lint
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP) xvfb emoji-data lint
 	$(PY) -m pytest -q
 
 # The window tests start their own Xvfb server when there is no display; install it if this is Debian/Ubuntu.

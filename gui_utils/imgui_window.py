@@ -1,13 +1,13 @@
-"""A Window with Dear ImGui (pyimgui 2.x) on top, using the DejaVu Sans font shipped in gui_utils/fonts."""
+"""A Window with Dear ImGui (imgui-bundle) and ImPlot on top, using the DejaVu Sans font shipped in gui_utils/fonts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import imgui
 import numpy as np
 import OpenGL.GL as gl
-from imgui.integrations.glfw import GlfwRenderer
+from imgui_bundle import imgui, implot
+from imgui_bundle.python_backends.glfw_backend import GlfwRenderer
 
 from gui_utils.window import Window
 
@@ -21,14 +21,17 @@ class ImguiWindow(Window):
                  font_size: int = 15, background=(0.09, 0.09, 0.1)):  # fmt: skip
         super().__init__(title, width, height, vsync)
         self.imgui_context = imgui.create_context()
+        self.implot_context = implot.create_context()
         io = imgui.get_io()
-        io.ini_file_name = None  # panel layout is ours to keep, not imgui.ini's
+        io.set_ini_filename(None)  # panel layout is ours to keep, not imgui.ini's
+        # The first font added is the default one; the atlas rasterises it at whatever size a frame asks for.
         self.font = io.fonts.add_font_from_file_ttf(str(FONT_PATH), font_size)
-        self.imgui_renderer = GlfwRenderer(self.handle)  # builds the font texture
+        self.imgui_renderer = GlfwRenderer(self.handle)
         self.font_size = font_size
         self._in_frame = False
         self.background = background
         style = imgui.get_style()
+        style.font_size_base = font_size
         style.window_rounding = 0
         style.frame_rounding = 3
 
@@ -37,20 +40,18 @@ class ImguiWindow(Window):
         self.imgui_renderer.process_inputs()
         imgui.new_frame()
         self._in_frame = True
-        imgui.push_font(self.font)
 
     def end_frame(
         self, read_back: bool = False, fps_limit: int | None = None, wake=None
     ) -> np.ndarray | None:
         """Draw the interface and show it; with read_back, also return what was drawn (uint8 [H, W, 3]).
         `fps_limit` and `wake` go to `Window.swap`."""
-        imgui.pop_font()
+        imgui.render()
         self._in_frame = False
         width, height = self.framebuffer_size
         gl.glViewport(0, 0, width, height)
         gl.glClearColor(*self.background, 1.0)
         gl.glClear(gl.GL_COLOR_BUFFER_BIT)
-        imgui.render()
         self.imgui_renderer.render(imgui.get_draw_data())
         pixels = self.read_pixels() if read_back else None
         self.swap(fps_limit, wake)
@@ -58,10 +59,13 @@ class ImguiWindow(Window):
 
     def close(self) -> None:
         if self.handle:
-            if self._in_frame:  # an exception left a frame open: close it so the context can go
-                imgui.pop_font()
+            if self._in_frame:
+                # An exception left a frame open, perhaps inside a window: imgui's error recovery ends what is
+                # still begun, so the frame can close and the context go.
+                imgui.get_io().config_error_recovery_enable_assert = False
                 imgui.end_frame()
                 self._in_frame = False
             self.imgui_renderer.shutdown()
+            implot.destroy_context(self.implot_context)
             imgui.destroy_context(self.imgui_context)
         super().close()

@@ -24,12 +24,16 @@ class Window:
             started = glfw.init()
         if not started:
             raise WindowError("GLFW could not start: is there a display (DISPLAY / WAYLAND_DISPLAY)?")
+        # Dear ImGui's OpenGL backend draws with GLSL 3.30 shaders: a 3.3 core context (forward-compatible, as
+        # macOS requires for anything past 2.1).
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 0)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
         self.handle = glfw.create_window(width, height, title, None, None)
         if not self.handle:
             glfw.terminate()
-            raise WindowError("GLFW could not open an OpenGL 3 window")
+            raise WindowError("GLFW could not open an OpenGL 3.3 window")
         glfw.make_context_current(self.handle)
         self._drops: list[str] = []
         glfw.set_drop_callback(self.handle, lambda _window, paths: self.drop(paths))

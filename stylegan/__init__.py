@@ -7,8 +7,26 @@ img = G.synthesis(ws, noise_mode="const")
 stylegan.save(G, "copy.safetensors", class_names=[...])
 """
 
+import importlib
+
 from stylegan.errors import StyleGANError
-from stylegan.io.loading import load, save
-from stylegan.networks import PRESETS, Generator, create_generator, grow
+
+# Loaded on first use, so that `import stylegan.errors` (the trainer's option checks) does not load torch.
+_HOMES = {
+    "load": "stylegan.io.loading",
+    "save": "stylegan.io.loading",
+    "PRESETS": "stylegan.networks",
+    "Generator": "stylegan.networks",
+    "create_generator": "stylegan.networks",
+    "grow": "stylegan.networks",
+}
 
 __all__ = ["PRESETS", "Generator", "StyleGANError", "create_generator", "grow", "load", "save"]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'stylegan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value

@@ -159,3 +159,9 @@ def test_importing_the_library_loads_no_gui_and_no_trainer():
 def test_a_generator_on_the_meta_device_reports_it():
     G = tiny_generator("stylegan-xl").to("meta")
     assert G.device == torch.device("meta")
+
+
+def test_the_trainers_option_checks_load_no_torch():
+    code = "import sys, training.options; print('torch' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"

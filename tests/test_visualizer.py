@@ -144,6 +144,9 @@ def test_dropping_files_on_the_window(app, model, tmp_path):
     assert result["error"] and result["image"] is None
     pixels = app.frame(read_back=True)  # still running, the error drawn in the image area
     assert pixels.shape == (800, 1200, 3)
+    strip = pixels[800 - 58 : 800 - 12, 12:400].astype(int)  # the red strip along the bottom, with white text
+    assert (strip[..., 0] > 2 * strip[..., 1:].max(axis=-1)).mean() > 0.8
+    assert (strip.min(axis=-1) > 200).any()
     app.drop([str(tmp_path / "notes.txt")])
     app.frame()
     assert "drop a model" in app.result["error"]
@@ -232,6 +235,32 @@ def test_undo_redo_and_sessions(app, tmp_path):
     np.testing.assert_array_equal(_settle(app)["image"], shown)
     assert app.widget("Interpolation").keyframes[0]["seed"] == 3
     assert not app.load_session(str(tmp_path / "missing.json")) and "no such session" in app.result["error"]
+
+
+def test_ctrl_z_and_ctrl_y_undo_and_redo_from_the_keyboard(app):
+    import glfw
+
+    def press(*keys):
+        """Hold the keys for a frame, then let go, through the key callback GLFW calls for this window."""
+        for key in keys:
+            app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.PRESS, 0)
+        app.frame()
+        for key in reversed(keys):
+            app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.RELEASE, 0)
+        app.frame()
+
+    _settle(app)
+    app.args["psi"] = 0.5
+    app.frame()
+    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    assert app.args["psi"] == 1.0
+    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Y)
+    assert app.args["psi"] == 0.5
+    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    press(glfw.KEY_RIGHT_CONTROL, glfw.KEY_LEFT_SHIFT, glfw.KEY_Z)
+    assert app.args["psi"] == 0.5
+    press(glfw.KEY_Z)  # without Ctrl, nothing
+    assert app.args["psi"] == 0.5
 
 
 def test_recording_the_running_view_and_exporting_a_video(app, tmp_path):

@@ -9,13 +9,13 @@ import copy
 import time
 from pathlib import Path
 
-import imgui
 import numpy as np
 
 # PyTorch's compiler stack, and the LLVM inside triton, must load before the OpenGL driver loads its own: with
 # Mesa's llvmpipe (software OpenGL, as under Xvfb), importing triton after the driver crashes the process, and
 # torch.optim imports it on first use (the inversion's optimiser).
 import torch._dynamo  # noqa: F401
+from imgui_bundle import imgui
 
 from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
@@ -29,6 +29,7 @@ PANE_WIDTH = 420
 BUSY_FPS_LIMIT = 30
 MODEL_SUFFIXES = (".pkl", ".pickle", ".safetensors")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+ERROR_BACKGROUND = (0.4, 0.05, 0.05, 0.9)  # the strip an error is written on, over the image area
 
 
 class Visualizer(ImguiWindow):
@@ -98,20 +99,20 @@ class Visualizer(ImguiWindow):
             self.handle_drop(path)
         self._take_result()
         width, height = self.size
-        imgui.set_next_window_position(width - PANE_WIDTH, 0)
-        imgui.set_next_window_size(PANE_WIDTH, height)
+        imgui.set_next_window_pos((width - PANE_WIDTH, 0))
+        imgui.set_next_window_size((PANE_WIDTH, height))
         flags = (
-            imgui.WINDOW_NO_MOVE
-            | imgui.WINDOW_NO_RESIZE
-            | imgui.WINDOW_NO_COLLAPSE
-            | imgui.WINDOW_NO_TITLE_BAR
+            imgui.WindowFlags_.no_move
+            | imgui.WindowFlags_.no_resize
+            | imgui.WindowFlags_.no_collapse
+            | imgui.WindowFlags_.no_title_bar
         )
         imgui.begin("panels", flags=flags)
         for title, widget in self.widgets:
             if getattr(widget, "hidden", False):
                 continue
-            expanded, _ = imgui.collapsing_header(
-                title, flags=imgui.TREE_NODE_DEFAULT_OPEN if self.open_panels.get(title) else 0
+            expanded = imgui.collapsing_header(
+                title, imgui.TreeNodeFlags_.default_open if self.open_panels.get(title) else 0
             )
             self.open_panels[title] = expanded
             widget(expanded)
@@ -161,7 +162,11 @@ class Visualizer(ImguiWindow):
 
     def _record_history(self) -> None:
         """An edit becomes one undo step once it settles (no mouse button held, no animation running)."""
-        if imgui.is_mouse_down(0) or _same(self.args, self._last_snapshot) or self.args.get("inversion"):
+        if (
+            imgui.is_mouse_down(imgui.MouseButton_.left)
+            or _same(self.args, self._last_snapshot)
+            or self.args.get("inversion")
+        ):
             return
         self.undo_stack = (self.undo_stack + [self._last_snapshot])[-200:]
         self.redo_stack = []
@@ -183,9 +188,9 @@ class Visualizer(ImguiWindow):
         io = imgui.get_io()
         if io.want_text_input or not io.key_ctrl:
             return
-        if imgui.is_key_pressed(imgui.get_key_index(imgui.KEY_Z)):
+        if imgui.is_key_pressed(imgui.Key.z):
             self.redo() if io.key_shift else self.undo()
-        elif imgui.is_key_pressed(imgui.get_key_index(imgui.KEY_Y)):
+        elif imgui.is_key_pressed(imgui.Key.y):
             self.redo()
 
     def save_session(self, path: str) -> Path | None:
@@ -274,33 +279,32 @@ class Visualizer(ImguiWindow):
             self.view.layout(width, height, image_width, image_height)
             self.texture.set_nearest(float(self.view.zoom).is_integer() and self.view.zoom >= 1)
             x0, y0, x1, y1 = self.view.rect(image_width, image_height)
-            draw.add_image(self.texture.id, (x0, y0), (x1, y1))
+            draw.add_image(imgui.ImTextureRef(self.texture.id), (x0, y0), (x1, y1))
         self._handle_image_mouse(width, height)
         error = self.result.get("error")
         if error:
             draw.add_rect_filled(
-                10, height - 60, width - 10, height - 10, imgui.get_color_u32_rgba(0.4, 0.05, 0.05, 0.9)
+                (10, height - 60), (width - 10, height - 10), imgui.get_color_u32(ERROR_BACKGROUND)
             )
-            draw.add_text(20, height - 45, imgui.get_color_u32_rgba(1, 1, 1, 1), f"Error: {error}"[:200])
+            draw.add_text((20, height - 45), imgui.get_color_u32((1, 1, 1, 1)), f"Error: {error}"[:200])
         notice = self.model.notice
         if notice:
-            draw.add_text(12, 10, imgui.get_color_u32_rgba(1, 0.85, 0.4, 1), notice)
+            draw.add_text((12, 10), imgui.get_color_u32((1, 0.85, 0.4, 1)), notice)
 
     def _handle_image_mouse(self, width: float, height: float) -> None:
         io = imgui.get_io()
-        x, y = io.mouse_pos
+        x, y = io.mouse_pos.x, io.mouse_pos.y
         inside = 0 <= x < width and 0 <= y < height and not io.want_capture_mouse
         if not inside:
             return
         if io.mouse_wheel:
             self.view.zoom_at(x, y, io.mouse_wheel)
-        if imgui.is_mouse_dragging(1):
-            dx, dy = io.mouse_delta
-            self.view.pan(dx, dy)
-        if imgui.is_mouse_double_clicked(0):
+        if imgui.is_mouse_dragging(imgui.MouseButton_.right):
+            self.view.pan(io.mouse_delta.x, io.mouse_delta.y)
+        if imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
             self.view.reset()
-        elif imgui.is_mouse_dragging(0):
-            self.widget("Seed / latent").drag(*io.mouse_delta)
+        elif imgui.is_mouse_dragging(imgui.MouseButton_.left):
+            self.widget("Seed / latent").drag(io.mouse_delta.x, io.mouse_delta.y)
 
 
 def _same(a, b) -> bool:

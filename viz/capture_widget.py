@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import imgui
 import numpy as np
+from imgui_bundle import imgui
 
 from stylegan.errors import StyleGANError
 from stylegan.images import save_image
@@ -106,7 +106,7 @@ class CaptureWidget:
             self._export = None
         if not show:
             return
-        _, self.folder = imgui.input_text("folder", self.folder, 1024)
+        _, self.folder = imgui.input_text("folder", self.folder)
         if imgui.button("Save image"):
             self.save_image()
         imgui.same_line()
@@ -140,7 +140,7 @@ class CaptureWidget:
         else:
             if imgui.button(f"Stop recording ({self.recorder.frames_written} frames)"):
                 self.stop_recording()
-        _, self.session_path = imgui.input_text("session", self.session_path, 1024)
+        _, self.session_path = imgui.input_text("session", self.session_path)
         if imgui.button("Save session"):
             written = self.viz.save_session(self.session_path)
             if written:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-import imgui
 import numpy as np
+from imgui_bundle import imgui
 
 
 class ClassWidget:
@@ -54,11 +54,11 @@ class ClassWidget:
             names = self.names()
             if names:
                 imgui.text(f"{args['class_index']}: {names[args['class_index']]}")
-                _, self.search = imgui.input_text("Search", self.search, 256)
+                _, self.search = imgui.input_text("Search", self.search)
                 if self.search:
                     matches = [i for i, name in enumerate(names) if self.search.lower() in name.lower()][:12]
                     for index in matches:
-                        if imgui.selectable(f"{index}: {names[index]}")[0]:
+                        if imgui.selectable(f"{index}: {names[index]}", False)[0]:
                             args["class_index"] = index
                             self.search = ""
         changed, self.animate = imgui.checkbox("Animate", self.animate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-import imgui
+from imgui_bundle import imgui
 
 
 class InterpolationWidget:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imgui
+from imgui_bundle import imgui
 
 from stylegan.errors import StyleGANError
 from stylegan.inversion import save_latent
@@ -48,7 +48,7 @@ class InversionWidget:
             args["inversion"] = None  # a bad target: the error shows, nothing keeps retrying
         if not show:
             return
-        _, self.path = imgui.input_text("image", self.path, 1024)
+        _, self.path = imgui.input_text("image", self.path)
         spaces = ["w", "w+"]
         _, index = imgui.combo("space##inv", spaces.index(self.space), ["W", "W+"])
         self.space = spaces[index]
@@ -75,7 +75,7 @@ class InversionWidget:
         if self.message:
             imgui.text_wrapped(self.message)
         if self.result is not None:
-            _, self.save_path = imgui.input_text("##save", self.save_path, 1024)
+            _, self.save_path = imgui.input_text("##save", self.save_path)
             imgui.same_line()
             if imgui.button("Save .npz"):
                 try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import imgui
+from imgui_bundle import imgui
 
 DRAG_PIXELS_PER_SEED = 100
 
@@ -30,7 +30,7 @@ class LatentWidget:
         if self.animate:
             args["seed_x"] = float(args["seed_x"]) + (now - self._last) * self.speed
         self._last = now
-        if self.snap and not self.animate and not imgui.is_mouse_down(0):
+        if self.snap and not self.animate and not imgui.is_mouse_down(imgui.MouseButton_.left):
             args["seed_x"], args["seed_y"] = float(round(args["seed_x"])), float(round(args["seed_y"]))
         if not show:
             return

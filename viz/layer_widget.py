@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import imgui
+from imgui_bundle import imgui
 
 
 class LayerWidget:
@@ -16,7 +16,7 @@ class LayerWidget:
         layers = self.viz.result.get("layers") or []
         if imgui.selectable("output image", args["layer"] is None)[0]:
             args["layer"] = None
-        imgui.begin_child("layers", 0, 160, border=True)
+        imgui.begin_child("layers", (0, 160), imgui.ChildFlags_.borders)
         for layer in layers:
             label = f"{layer['name']:<16} {layer['size']:>4}px {layer['channels']:>5} ch {'fp16' if layer['fp16'] else 'fp32'}"
             if imgui.selectable(label, args["layer"] == layer["name"])[0]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import imgui
+from imgui_bundle import imgui
 
 from stylegan.latent import invert_layers, layer_groups
 
@@ -47,19 +47,19 @@ class MixingWidget:
         if imgui.button("none"):
             chosen = set()
         sizes = self.w_sizes()
-        if not imgui.is_mouse_down(0):
+        if not imgui.is_mouse_down(imgui.MouseButton_.left):
             self._drag_value = None
         for index in range(num_ws):
             if index % TOGGLES_PER_ROW:
                 imgui.same_line()
             on = index in chosen
-            imgui.push_style_color(imgui.COLOR_BUTTON, *((0.2, 0.5, 0.9, 1) if on else (0.25, 0.25, 0.28, 1)))
-            imgui.button(f"{index}##w{index}", width=32)
+            imgui.push_style_color(imgui.Col_.button, (0.2, 0.5, 0.9, 1) if on else (0.25, 0.25, 0.28, 1))
+            imgui.button(f"{index}##w{index}", (32, 0))
             imgui.pop_style_color()
             if imgui.is_item_hovered():
                 imgui.set_tooltip(f"w {index}: layer size {sizes[index]}")
-                if imgui.is_mouse_clicked(0):
+                if imgui.is_mouse_clicked(imgui.MouseButton_.left):
                     self._drag_value = not on  # click toggles; dragging paints the same value over a range
-                if self._drag_value is not None and imgui.is_mouse_down(0):
+                if self._drag_value is not None and imgui.is_mouse_down(imgui.MouseButton_.left):
                     chosen.add(index) if self._drag_value else chosen.discard(index)
         args["mix_layers"] = sorted(chosen)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imgui
 import torch
+from imgui_bundle import imgui
 
-from viz.renderer import DEFAULT_MODEL
+from stylegan.view import DEFAULT_MODEL
 
 MAX_RECENT = 10
 
@@ -49,7 +49,7 @@ class ModelWidget:
         args, info = self.viz.args, self.viz.model_info
         imgui.push_item_width(-70)
         changed, self.path_text = imgui.input_text(
-            "##path", self.path_text, 1024, imgui.INPUT_TEXT_ENTER_RETURNS_TRUE
+            "##path", self.path_text, imgui.InputTextFlags_.enter_returns_true
         )
         imgui.pop_item_width()
         imgui.same_line()
@@ -59,7 +59,7 @@ class ModelWidget:
             imgui.open_popup("recent")
         if imgui.begin_popup("recent"):
             for model in self.recent or ["(none yet)"]:
-                if imgui.selectable(model)[0] and model != "(none yet)":
+                if imgui.selectable(model, False)[0] and model != "(none yet)":
                     self.open(model)
             imgui.end_popup()
         imgui.same_line()
@@ -87,7 +87,7 @@ class ModelWidget:
     def _browse_menu(self) -> None:
         folder = Path(self.browse_folder)
         imgui.text(str(folder))
-        if imgui.selectable("..")[0]:
+        if imgui.selectable("..", False)[0]:
             self.browse_folder = str(folder.parent)
         try:
             entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
@@ -97,10 +97,10 @@ class ModelWidget:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                if imgui.selectable(entry.name + "/")[0]:
+                if imgui.selectable(entry.name + "/", False)[0]:
                     self.browse_folder = str(entry)
             elif (
                 entry.suffix.lower() in (".pkl", ".pickle", ".safetensors")
-                and imgui.selectable(entry.name)[0]
+                and imgui.selectable(entry.name, False)[0]
             ):
                 self.open(str(entry))

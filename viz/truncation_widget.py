@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import imgui
+from imgui_bundle import imgui
 
 
 class TruncationWidget:
