@@ -1,4 +1,5 @@
-"""Open the StyleGAN-XL studio: python visualizer.py [MODEL ...] (the first one opens; all go in the recent list)."""
+"""Open the StyleGAN-XL studio: python visualizer.py [MODEL ...] (the first one opens; the others are offered under
+Recent..., and join the saved recent list once they have opened)."""
 
 import sys
 

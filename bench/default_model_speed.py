@@ -12,20 +12,20 @@ import time
 
 import torch
 
+from stylegan.view import ViewArgs
 from viz.renderer import Renderer
 
 
 def images_per_second(model: str, frames: int) -> tuple[float, int]:
     renderer = Renderer()
-    args = dict(model=model, seed_x=0.0)
-    result = renderer.render(args)  # loads the model and warms up
-    if result["error"]:
-        raise SystemExit(f"{model}: {result['error']}")
+    result = renderer.render(ViewArgs(model=model, seed_x=0.0))  # loads the model and warms up
+    if result.error:
+        raise SystemExit(f"{model}: {result.error}")
     start = time.perf_counter()
     for frame in range(1, frames + 1):
-        result = renderer.render(dict(model=model, seed_x=float(frame)))
+        result = renderer.render(ViewArgs(model=model, seed_x=float(frame)))
     seconds = time.perf_counter() - start
-    return frames / seconds, int(result["image"].shape[0])
+    return frames / seconds, int(result.image.shape[0])
 
 
 def main() -> None:

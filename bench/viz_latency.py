@@ -33,13 +33,13 @@ def measure(network: str, threaded: bool, seconds: float, fps_limit: int) -> dic
     while time.perf_counter() - start < seconds or waiting_since is not None:
         if waiting_since is None:  # change the seed, then wait until its image is on screen
             seed += 1
-            app.args["seed_x"] = float(seed)
+            app.args.seed_x = float(seed)
             waiting_since = time.perf_counter()
             shown = app.result
         before = time.perf_counter()
         app.frame()
         frame_times.append(time.perf_counter() - before)
-        if app.result is not shown and app.result.get("image") is not None:
+        if app.result is not shown and app.result.image is not None:
             latencies.append(time.perf_counter() - waiting_since)
             waiting_since = None
     app.close()

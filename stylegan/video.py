@@ -100,8 +100,12 @@ def path_frames(
     cutoff: int | None = None,
     centroids: torch.Tensor | None = None,
     batch_size: int = 8,
+    noise_mode: str = "const",
+    noise_seed: int = 0,
+    force_fp32: bool = False,
 ) -> Iterator[np.ndarray]:
-    """The frames [H, W, C] uint8 of a keyframe path, one image per grid cell, rendered in batches."""
+    """The frames [H, W, C] uint8 of a keyframe path, one image per grid cell, rendered in batches. The noise
+    and fp16 settings are `synthesize`'s (the visualizer exports with its view's)."""
     frames_per_batch = max(1, batch_size // len(cells))
     for start in range(0, path.num_frames, frames_per_batch):
         frames = slice(start, min(start + frames_per_batch, path.num_frames))
@@ -109,6 +113,6 @@ def path_frames(
             ws = torch.stack(
                 [path_ws(G, keys, path, frames, space, psi, cutoff, centroids) for keys in cells], dim=1
             )  # [F, cells, num_ws, w_dim]
-            images = to_uint8(synthesize(G, ws.flatten(0, 1)))
+            images = to_uint8(synthesize(G, ws.flatten(0, 1), noise_mode, noise_seed, force_fp32))
         for frame_images in images.reshape(ws.shape[0], len(cells), *images.shape[1:]):
             yield make_grid(frame_images, columns, rows)

@@ -1,4 +1,5 @@
-"""The visualizer window under Xvfb: what is on screen, the panels, file drops, errors, settings."""
+"""The visualizer window under Xvfb: what is on screen, the panels driven by mouse and keyboard events delivered
+to the window (the callbacks GLFW calls), file drops, errors, settings."""
 
 import json
 import os
@@ -62,17 +63,75 @@ def model(tmp_path_factory):
 
 
 @pytest.fixture
-def app(display, model, tmp_path):
+def app(display, model, tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEGAN_STUDIO_DATA", str(tmp_path / "data"))
     from viz.app import Visualizer
     from viz.settings import Settings
 
     visualizer = Visualizer([model], threaded=True, settings=Settings(tmp_path / "settings.json"), width=1200,
                             height=800)  # fmt: skip
-    visualizer.open_panels = {title: True for title, _ in visualizer.widgets}
-    visualizer.widget("Capture").folder = str(tmp_path / "captures")
+    visualizer.open_panels = {title: True for title, _ in visualizer.panels}
     yield visualizer
     if visualizer.handle:
         visualizer.close()
+
+
+def _only(app, *titles):
+    """Open just these panels (the pane is not tall enough for all of them at once)."""
+    app.open_panels = {title: title in titles for title, _ in app.panels}
+    app.frame()
+
+
+# -- input, as the window delivers it ---------------------------------------------------------------------------
+
+
+def _move(app, x, y):
+    import glfw
+
+    glfw.set_cursor_pos(app.handle, x, y)
+    app.imgui_renderer.mouse_callback(app.handle, x, y)
+
+
+def _button(app, pressed: bool):
+    import glfw
+
+    app.imgui_renderer.mouse_button_callback(
+        app.handle, glfw.MOUSE_BUTTON_LEFT, glfw.PRESS if pressed else glfw.RELEASE, 0
+    )
+
+
+def _point(app, name, fx=0.5):
+    if name not in app.item_rects:
+        app.frame()
+    x0, y0, x1, y1 = app.item_rects[name]
+    return x0 + (x1 - x0) * fx, (y0 + y1) / 2
+
+
+def _click(app, name, fx=0.5):
+    _move(app, *_point(app, name, fx))
+    app.frame()
+    _button(app, True)
+    app.frame()
+    _button(app, False)
+    app.frame()
+
+
+def _type(app, text):
+    for char in text:
+        app.imgui_renderer.char_callback(app.handle, ord(char))
+    app.frame()
+
+
+def _press(app, *keys):
+    """Hold the keys for a frame, then let go, through the key callback GLFW calls for this window."""
+    import glfw
+
+    for key in keys:
+        app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.PRESS, 0)
+    app.frame()
+    for key in reversed(keys):
+        app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.RELEASE, 0)
+    app.frame()
 
 
 def _image_on_screen(app, pixels):
@@ -86,26 +145,38 @@ def _image_on_screen(app, pixels):
 
 def _settle(app):
     result = app.wait_for_result()
-    assert result.get("error") is None, result.get("error")
+    assert result.error is None, result.error
     return result
 
 
-def test_the_window_shows_the_generators_image(app, model):
+def _frames_until(app, condition, seconds=60):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        app.frame()
+    return condition()
+
+
+# -- what is on screen ------------------------------------------------------------------------------------------
+
+
+def test_the_window_shows_the_generators_image_and_class_search_picks_a_class(app, model):
     result = _settle(app)
     pixels = app.frame(read_back=True)
     assert pixels.shape == (800, 1200, 3)
-    np.testing.assert_array_equal(_image_on_screen(app, pixels), result["image"])
+    np.testing.assert_array_equal(_image_on_screen(app, pixels), result.image)
+    _only(app, "Model", "Class")
+    _click(app, "class search")
+    _type(app, "e")
+    _click(app, "class match 4")
+    assert app.args.class_index == 4 and app.class_widget.search == ""
     G = stylegan.load(model)
-    seed_class = result["model"]["c_dim"] and None
-    assert seed_class is None
     expected = to_uint8(synthesize(G, map_to_w(G, z_from_seeds([0], G.z_dim), one_hot([4], 5))))[0]
-    app.args["class_index"] = 4
-    result = _settle(app)
+    _settle(app)
     np.testing.assert_array_equal(_image_on_screen(app, app.frame(read_back=True)), expected)
 
 
 def test_every_panel_drives_the_renderer(app):
-    base = _settle(app)["image"]
+    base = _settle(app).image
     args = app.args
     steps = [
         dict(seed_x=7.0),
@@ -114,71 +185,341 @@ def test_every_panel_drives_the_renderer(app):
         dict(mix_enabled=True, mix_seed=11, mix_layers=[1, 2, 3]),
         dict(interp_enabled=True, interp_t=0.5, interp_space="z"),
         dict(rotate=0.4, translate_x=0.2),
-        dict(layer=_settle(app)["layers"][3]["name"], fft=True),
+        dict(layer=_settle(app).layers[3].name, fft=True),
     ]
     seen = [base]
     for change in steps:
-        args.update(change)
-        image = _settle(app)["image"]
-        assert not any(np.array_equal(image, earlier) for earlier in seen[-1:]), change
+        for name, value in change.items():
+            setattr(args, name, value)
+        image = _settle(app).image
+        assert not np.array_equal(image, seen[-1]), change
         seen.append(image)
     assert seen[-1].shape[1] == 2 * seen[-1].shape[0]  # the spectrum beside the activations
     app.set_async(False)
-    args["layer"] = None
-    assert _settle(app)["image"].shape == (16, 16, 3)
-    app.widget("Seed / latent").drag(250, 0)
-    assert app.args["seed_x"] == pytest.approx(9.5)
+    args.layer = None
+    assert _settle(app).image.shape == (16, 16, 3)
+    app.latent_widget.drag(250, 0)
+    assert app.args.seed_x == pytest.approx(9.5)
 
 
-def test_dropping_files_on_the_window(app, model, tmp_path):
+def test_an_exception_in_a_panel_stays_in_the_panel(app, monkeypatch):
+    from imgui_bundle import imgui
+
     _settle(app)
+
+    def broken(show):
+        imgui.push_item_width(50)  # left unbalanced by the exception
+        imgui.begin_child("half-drawn")
+        raise RuntimeError("the panel broke")
+
+    monkeypatch.setattr(app, "panels", [(t, broken if t == "Truncation" else w) for t, w in app.panels])
+    for _ in range(3):
+        pixels = app.frame(read_back=True)  # no exception out of the frame: the window stays open
+    assert pixels.shape == (800, 1200, 3) and not app.should_close
+    assert "the panel broke" in app.panel_errors["Truncation"]
+    app.args.seed_x = 3.0
+    assert _settle(app).image is not None  # the other panels and the renderer go on
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+
+
+def test_dropping_models_and_a_failed_load(app, model, tmp_path):
+    _settle(app)
+    assert app.model_widget.recent == [model]
     other = stylegan.save(tiny_generator("stylegan2", c_dim=0), tmp_path / "sg2.safetensors")
     app.drop([str(other)])  # what the window's drop callback does; the next frame handles it
-    assert _settle(app)["model"]["architecture"] == "stylegan2"
-    assert app.model.recent[0] == str(other)
+    assert _settle(app).model.architecture == "stylegan2"
+    assert app.model_widget.recent == [str(other), model]
 
-    corrupt = tmp_path / "corrupt.pkl"
+    corrupt = tmp_path / "corrupt" / ("a-long-folder-name-" * 8) / "corrupt.pkl"
+    corrupt.parent.mkdir(parents=True)
     corrupt.write_bytes(b"\x80\x04 definitely not a network")
     app.drop([str(corrupt)])
     result = app.wait_for_result()
-    assert result["error"] and result["image"] is None
+    assert result.error and result.image is None and result.model_failed
+    assert app.model_widget.recent == [str(other), model]  # a model that did not open is not recent
+    assert not app.image_visible  # the stylegan2 picture is gone
+    assert app.model_widget.error == result.error
+    _only(app, "Model")
     pixels = app.frame(read_back=True)  # still running, the error drawn in the image area
-    assert pixels.shape == (800, 1200, 3)
-    strip = pixels[800 - 58 : 800 - 12, 12:400].astype(int)  # the red strip along the bottom, with white text
-    assert (strip[..., 0] > 2 * strip[..., 1:].max(axis=-1)).mean() > 0.8
+    pane = pixels[:, 1200 - 420 :]
+    assert ((pane[..., 0] > 200) & (pane[..., 1] < 140)).sum() > 200  # the model error, in red, in the panel
+    image_area = pixels[:700, :780]
+    assert (image_area == image_area[0, 0]).all()  # no picture left, only the background
+    strip = pixels[800 - 30 : 800 - 14, 12:700].astype(int)  # the red strip along the bottom, with white text
+    assert (strip[..., 0] > 2 * strip[..., 1:].max(axis=-1)).mean() > 0.6
     assert (strip.min(axis=-1) > 200).any()
     app.drop([str(tmp_path / "notes.txt")])
     app.frame()
-    assert "drop a model" in app.result["error"]
+    assert "drop a model" in app.result.error
 
-    app.handle_drop(model)
+
+def test_dropping_an_image_inverts_it_and_a_latent_opens(app, model, tmp_path):
+    from stylegan.inversion import save_latent
+
     _settle(app)
     PIL.Image.fromarray(np.full([16, 16, 3], 128, dtype=np.uint8)).save(tmp_path / "photo.png")
-    inversion = app.widget("Inversion")
+    inversion = app.inversion_widget
     inversion.steps = 6
     app.drop([str(tmp_path / "photo.png")])
     app.frame()
-    assert app.args["inversion"]["target"] == str(tmp_path / "photo.png")
-    deadline = time.time() + 60
-    while app.args["inversion"] is not None and time.time() < deadline:
-        app.frame()
-    assert app.args["inversion"] is None and inversion.result is not None
-    assert app.args["latent_ws"] is not None  # the inverted image is now the current latent
-    assert _settle(app)["image"].shape == (16, 16, 3)
+    assert app.args.inversion.target == str(tmp_path / "photo.png")
+    assert _frames_until(app, lambda: app.args.inversion is None)
+    assert inversion.result is not None and app.args.latent_ws is not None
+    assert _settle(app).image.shape == (16, 16, 3)
+
+    ws = np.random.RandomState(3).randn(6, 32).astype(np.float32)
+    save_latent(tmp_path / "saved.npz", ws, 3, "w+")
+    app.latent_widget.drag(100, 0)  # back to seeds
+    app.drop([str(tmp_path / "saved.npz")])
+    app.frame()
+    np.testing.assert_array_equal(app.args.latent_ws, ws)
+    assert app.args.class_index == 3
+    G = stylegan.load(model)
+    import torch
+
+    np.testing.assert_array_equal(_settle(app).image, to_uint8(synthesize(G, torch.from_numpy(ws)[None]))[0])
 
 
-def test_capture_and_settings(app, tmp_path):
+def test_a_latent_opens_from_its_path_field(app, tmp_path):
+    import glfw
+
+    from stylegan.inversion import save_latent
+
     _settle(app)
-    capture = app.widget("Capture")
+    ws = np.random.RandomState(4).randn(6, 32).astype(np.float32)
+    path = save_latent(tmp_path / "typed.npz", ws, None, "w")
+    _only(app, "Seed / latent")
+    _click(app, "latent open")
+    assert "type the path" in app.latent_widget.latent_error
+    _click(app, "latent path")
+    _type(app, str(path))
+    _press(app, glfw.KEY_ENTER)
+    np.testing.assert_array_equal(app.args.latent_ws, ws)
+    assert app.args.class_index is None and not app.latent_widget.latent_error
+    _click(app, "latent path")
+    _type(app, "x")  # typed.npzx: no such file
+    _press(app, glfw.KEY_ENTER)
+    assert "no such latent file" in app.latent_widget.latent_error
+
+
+def test_inversion_errors_stay_in_the_panel(app, tmp_path):
+    _settle(app)
+    _only(app, "Inversion")
+    _click(app, "invert")  # nothing typed
+    assert "give the path of an image" in app.inversion_widget.error and app.args.inversion is None
+    app.inversion_widget.start(str(tmp_path / "missing.png"))
+    assert _frames_until(app, lambda: app.args.inversion is None)
+    for _ in range(5):
+        app.frame()
+    assert "missing.png" in app.inversion_widget.error  # still there after the frames that followed
+
+
+# -- panels through the mouse and keyboard ----------------------------------------------------------------------
+
+
+def test_seed_animation_from_its_checkbox(app):
+    _settle(app)
+    _only(app, "Seed / latent")
+    app.latent_widget.speed = 5.0
+    _click(app, "seed animate")
+    assert app.latent_widget.animate
+    start = app.args.seed_x
+    time.sleep(0.3)
+    app.frame()
+    assert app.args.seed_x > start + 1
+    _click(app, "seed animate")
+    assert not app.latent_widget.animate
+
+
+def test_painting_across_the_mixing_toggles_flips_each_one(app):
+    _settle(app)
+    _only(app, "Style mixing")
+    assert not app.args.mix_enabled and app.args.mix_layers == []
+    _move(app, *_point(app, "mix w1"))
+    app.frame()
+    _button(app, True)
+    app.frame()
+    for index in (2, 3, 4):
+        _move(app, *_point(app, f"mix w{index}"))
+        app.frame()
+    _button(app, False)
+    app.frame()
+    assert app.args.mix_layers == [1, 2, 3, 4]
+    assert app.args.mix_enabled  # touching the toggles turns mixing on
+    mixed = _settle(app).ws
+    _click(app, "mix w3")  # a click takes one off again
+    assert app.args.mix_layers == [1, 2, 4]
+    assert not np.array_equal(_settle(app).ws, mixed)
+
+
+def test_the_t_slider_and_ping_pong_turn_interpolation_on(app):
+    _settle(app)
+    _only(app, "Interpolation")
+    _click(app, "interp t", 0.75)
+    assert app.args.interp_enabled and 0.6 < app.args.interp_t < 0.9
+    app.args.interp_enabled = False
+    app.interpolation_widget.speed = 2.0
+    _click(app, "ping-pong")
+    assert app.interpolation_widget.animate and app.args.interp_enabled
+    seen = []
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        app.frame()
+        seen.append(app.args.interp_t)
+    assert max(seen) == 1.0 and min(seen) < 0.5  # up to B, and back
+    peak = seen.index(1.0)
+    assert seen[-1] < 1.0 and any(later < 1.0 for later in seen[peak:])
+
+
+def test_ctrl_z_and_ctrl_y_undo_and_redo_a_slider_drag(app):
+    import glfw
+
+    _settle(app)
+    _only(app, "Truncation")
+    _click(app, "psi", 0.2)
+    edited = app.args.psi
+    assert edited < 0.5
+    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    assert app.args.psi == 1.0
+    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Y)
+    assert app.args.psi == edited
+    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    _press(app, glfw.KEY_RIGHT_CONTROL, glfw.KEY_LEFT_SHIFT, glfw.KEY_Z)
+    assert app.args.psi == edited
+    _press(app, glfw.KEY_Z)  # without Ctrl, nothing
+    assert app.args.psi == edited
+
+
+def test_undo_history_is_bounded_and_sessions_round_trip(app, tmp_path):
+    from stylegan.view import InterpolationEnd
+    from viz.app import UNDO_STEPS
+
+    _settle(app)
+    for step in range(UNDO_STEPS + 20):
+        app.args.seed_x = float(step + 1)
+        app.frame()
+    assert len(app.undo_stack) == UNDO_STEPS
+    app.undo()
+    assert app.args.seed_x == UNDO_STEPS + 19
+    shown = _settle(app).image
+    app.interpolation_widget.keyframes = [InterpolationEnd(seed=3, class_index=1)]
+    path = app.save_session(tmp_path / "s.json")
+    app.args.seed_x = 9.0
+    app.interpolation_widget.keyframes = []
+    assert not np.array_equal(_settle(app).image, shown)
+    assert app.load_session(path)
+    np.testing.assert_array_equal(_settle(app).image, shown)
+    assert app.interpolation_widget.keyframes == [InterpolationEnd(seed=3, class_index=1)]
+    assert not app.load_session(tmp_path / "missing.json") and "no such session" in app.result.error
+
+
+# -- capture ----------------------------------------------------------------------------------------------------
+
+
+def test_capture_writes_to_the_per_user_folder_and_settings_persist(app, tmp_path):
+    _settle(app)
+    capture = app.capture_widget
+    assert Path(capture.folder).is_relative_to(tmp_path / "data")
+    assert Path(capture.session_path).is_relative_to(tmp_path / "data")
+    assert Path(app.inversion_widget.save_path).is_relative_to(tmp_path / "data")
     image_path = capture.save_image()
-    np.testing.assert_array_equal(np.asarray(PIL.Image.open(image_path)), app.result["image"])
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(image_path)), app.result.image)
     capture.screenshot_pending = True
     app.frame()
-    screenshots = list((tmp_path / "captures").glob("screen*.png"))
+    screenshots = list((tmp_path / "data" / "captures").glob("screen*.png"))
     assert len(screenshots) == 1 and PIL.Image.open(screenshots[0]).size == (1200, 800)
     app.close()
     saved = json.loads((tmp_path / "settings.json").read_text())
     assert saved["recent_models"] and saved["window_size"] == [1200, 800]
+
+
+def test_recording_the_running_view(app, tmp_path):
+    import av
+
+    _settle(app)
+    capture = app.capture_widget
+    capture.start_recording()
+    for seed in (1, 2, 3):
+        app.args.seed_x = float(seed)
+        _settle(app)
+    capture.stop_recording()
+    recordings = list((tmp_path / "data" / "captures").glob("recording*.mp4"))
+    assert len(recordings) == 1
+    with av.open(str(recordings[0])) as container:
+        assert len(list(container.decode(video=0))) >= 3
+
+
+def _decoded(path):
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def test_a_video_export_while_the_view_turns_matches_stylegan_video(app, model, tmp_path):
+    from click.testing import CliRunner
+
+    from stylegan.view import InterpolationEnd
+    from stylegan_cli import main
+
+    _settle(app)
+    _only(app, "Equivariance", "Capture")
+    app.args.interp_a, app.args.interp_b = (
+        InterpolationEnd(seed=1, class_index=0),
+        InterpolationEnd(seed=2, class_index=1),
+    )
+    capture = app.capture_widget
+    capture.frames_per_transition, capture.fps = 12, 10
+    _click(app, "video a-b")
+    assert capture.export is not None
+    app.equivariance_widget.speed = 1.0
+    _click(app, "animate rotation")  # the shared generator now turns every frame while the video renders
+    assert app.equivariance_widget.animate_rotate
+    assert _frames_until(app, lambda: capture.export is None)
+    assert app.args.rotate != 0 and "24 frames" in capture.message  # looping: 2 keyframes x 12 frames
+    (video,) = (tmp_path / "data" / "captures").glob("video*.mp4")
+    cli = CliRunner().invoke(main, ["video", "--network", model, "--seeds", "1,2", "--classes", "0,1",
+                                    "--frames-per-transition", "12", "--easing", "linear", "--loop", "--fps", "10",
+                                    "--out", str(tmp_path / "cli.mp4")])  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    for got, expected in zip(_decoded(video), _decoded(tmp_path / "cli.mp4"), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_cancelling_a_video_export_from_its_button(app, tmp_path):
+    _settle(app)
+    _only(app, "Capture")
+    capture = app.capture_widget
+    capture.frames_per_transition = 5000
+    _click(app, "video a-b")
+    export = capture.export
+    assert export is not None
+    _click(app, "video cancel")
+    assert _frames_until(app, lambda: capture.export is None)
+    assert export.cancelled and "cancelled" in capture.message
+    assert not list((tmp_path / "data" / "captures").glob("video*.mp4"))
+
+
+# -- pacing -----------------------------------------------------------------------------------------------------
+
+
+def test_an_idle_window_sleeps_until_something_happens(app):
+    _settle(app)
+    for _ in range(5):
+        app.step()
+    drawn = app.frames_drawn
+    start = time.perf_counter()
+    while time.perf_counter() - start < 1.5:
+        app.step()
+    assert app.frames_drawn - drawn <= 5  # about two a second, not sixty
+    app.latent_widget.animate = True
+    drawn = app.frames_drawn
+    start = time.perf_counter()
+    while time.perf_counter() - start < 1.5:
+        app.step()
+    assert app.frames_drawn - drawn >= 10  # animating: no sleeping between frames
 
 
 def test_a_corrupt_settings_file_is_ignored_with_a_warning(tmp_path):
@@ -209,78 +550,3 @@ def test_zoom_and_pan_keep_pixels_exact():
     view.reset()
     view.layout(800, 600, 32, 32)
     assert view.zoom == 18
-
-
-def test_undo_redo_and_sessions(app, tmp_path):
-    _settle(app)
-    app.args["seed_x"] = 5.0
-    app.frame()
-    app.args["psi"] = 0.5
-    app.frame()
-    assert app.args["psi"] == 0.5
-    app.undo()
-    assert app.args["psi"] == 1.0 and app.args["seed_x"] == 5.0
-    app.undo()
-    assert app.args["seed_x"] == 0.0
-    app.redo()
-    app.redo()
-    assert app.args["seed_x"] == 5.0 and app.args["psi"] == 0.5
-    shown = _settle(app)["image"]
-    app.widget("Interpolation").keyframes = [dict(seed=3, class_index=1, ws=None)]
-    path = app.save_session(str(tmp_path / "s.json"))
-    app.args["seed_x"] = 9.0
-    app.widget("Interpolation").keyframes = []
-    assert not np.array_equal(_settle(app)["image"], shown)
-    assert app.load_session(str(path))
-    np.testing.assert_array_equal(_settle(app)["image"], shown)
-    assert app.widget("Interpolation").keyframes[0]["seed"] == 3
-    assert not app.load_session(str(tmp_path / "missing.json")) and "no such session" in app.result["error"]
-
-
-def test_ctrl_z_and_ctrl_y_undo_and_redo_from_the_keyboard(app):
-    import glfw
-
-    def press(*keys):
-        """Hold the keys for a frame, then let go, through the key callback GLFW calls for this window."""
-        for key in keys:
-            app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.PRESS, 0)
-        app.frame()
-        for key in reversed(keys):
-            app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.RELEASE, 0)
-        app.frame()
-
-    _settle(app)
-    app.args["psi"] = 0.5
-    app.frame()
-    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
-    assert app.args["psi"] == 1.0
-    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Y)
-    assert app.args["psi"] == 0.5
-    press(glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
-    press(glfw.KEY_RIGHT_CONTROL, glfw.KEY_LEFT_SHIFT, glfw.KEY_Z)
-    assert app.args["psi"] == 0.5
-    press(glfw.KEY_Z)  # without Ctrl, nothing
-    assert app.args["psi"] == 0.5
-
-
-def test_recording_the_running_view_and_exporting_a_video(app, tmp_path):
-    import av
-
-    _settle(app)
-    capture = app.widget("Capture")
-    capture.start_recording()
-    for seed in (1, 2, 3):
-        app.args["seed_x"] = float(seed)
-        _settle(app)
-    capture.stop_recording()
-    recordings = list((tmp_path / "captures").glob("recording*.mp4"))
-    assert len(recordings) == 1
-    with av.open(str(recordings[0])) as container:
-        assert len(list(container.decode(video=0))) >= 3
-    capture.frames_per_transition = 3
-    capture.export_video([dict(seed=1, class_index=0, ws=None), dict(seed=2, class_index=1, ws=None)])
-    deadline = time.time() + 60
-    while capture._export is not None and time.time() < deadline:
-        app.frame()
-    videos = list((tmp_path / "captures").glob("video*.mp4"))
-    assert len(videos) == 1 and "6 frames" in capture.message  # looping: 2 keyframes x 3 frames

@@ -17,8 +17,8 @@ from viz.settings import Settings  # noqa: E402
 def main() -> None:
     app = Visualizer(["default"], threaded=False, settings=Settings(None), width=1400, height=860)
     app.open_panels = {title: title in ("Model", "Class", "Seed / latent", "Truncation", "Style mixing")
-                       for title, _ in app.widgets}  # fmt: skip
-    app.args.update(seed_x=5.0, class_index=1, psi=1.0)
+                       for title, _ in app.panels}  # fmt: skip
+    app.args = app.args.replace(seed_x=5.0, class_index=1, psi=1.0)
     app.wait_for_result()
     pixels = app.frame(read_back=True)
     path = save_image(pixels, ROOT / "docs" / "visualizer.png")

@@ -6,9 +6,12 @@ Panels (viz/*_widget.py) read the last result and write arguments; only the rend
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import time
 from pathlib import Path
 
+import glfw
 import numpy as np
 
 # PyTorch's compiler stack, and the LLVM inside triton, must load before the OpenGL driver loads its own: with
@@ -21,15 +24,23 @@ from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.texture import Texture
 from stylegan.errors import StyleGANError
+from stylegan.view import InterpolationEnd, ViewArgs, load_session, save_session
 from viz.async_renderer import AsyncRenderer
-from viz.renderer import DEFAULT_ARGS
+from viz.renderer import ModelInfo, RenderResult
 from viz.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PANE_WIDTH = 420
 BUSY_FPS_LIMIT = 30
+UNDO_STEPS = 200
+IDLE_WAKE_SECONDS = 0.5  # when nothing changes the window sleeps in GLFW until input, a result, or this long
+SETTLE_FRAMES = 3  # frames drawn after each wake-up: imgui needs a frame or two to show hover and release
 MODEL_SUFFIXES = (".pkl", ".pickle", ".safetensors")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+LATENT_SUFFIXES = (".npz",)
 ERROR_BACKGROUND = (0.4, 0.05, 0.05, 0.9)  # the strip an error is written on, over the image area
+ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class Visualizer(ImguiWindow):
@@ -52,49 +63,66 @@ class Visualizer(ImguiWindow):
         self.settings = settings if settings is not None else Settings.load()
         width, height = self.settings.get("window_size", [width, height])
         super().__init__("StyleGAN-XL studio", int(width), int(height))
-        self.args = copy.deepcopy(DEFAULT_ARGS)
-        self.result: dict = {}
-        self.renderer = AsyncRenderer(threaded=threaded)
+        imgui.get_io().config_error_recovery_enable_assert = False  # a failing panel is recovered, not fatal
+        self.args = ViewArgs()
+        self.result = RenderResult()
+        self.renderer = AsyncRenderer(threaded=threaded, on_result=self._wake)
         self.texture = Texture()
+        self.image_visible = False  # False while the texture holds a picture that is no longer the view's
         self.view = ImageView()
         self.errors_seen: set[str] = set()
+        self.panel_errors: dict[str, str] = {}  # panel title -> the exception its last draw raised
+        self.item_rects: dict[str, tuple[float, float, float, float]] = {}  # named controls, this frame
         self.render_history: list[float] = []
         self.frame_history: list[float] = []
+        self.frames_drawn = 0
         self.image_area = (0.0, 0.0, 1.0, 1.0)  # x, y, width, height in window coordinates
-        self._requested_args: dict | None = None
+        self._requested_args: ViewArgs | None = None
         self._request_time = time.perf_counter()
+        self._quiet_frames = 0  # frames in a row with nothing moving
         self.latency_seconds = 0.0  # from an argument change to its image on screen
-        self.model = model_widget.ModelWidget(self, models or [])
-        self.widgets = [
-            ("Model", self.model),
-            ("Class", class_widget.ClassWidget(self)),
-            ("Seed / latent", latent_widget.LatentWidget(self)),
-            ("Truncation", truncation_widget.TruncationWidget(self)),
-            ("Style mixing", mixing_widget.MixingWidget(self)),
-            ("Interpolation", interpolation_widget.InterpolationWidget(self)),
-            ("Inversion", inversion_widget.InversionWidget(self)),
-            ("Layers", layer_widget.LayerWidget(self)),
-            ("Equivariance", equivariance_widget.EquivarianceWidget(self)),
-            ("Capture", capture_widget.CaptureWidget(self)),
-            ("Performance", performance_widget.PerformanceWidget(self)),
+        self.model_widget = model_widget.ModelWidget(self, models or [])
+        self.class_widget = class_widget.ClassWidget(self)
+        self.latent_widget = latent_widget.LatentWidget(self)
+        self.truncation_widget = truncation_widget.TruncationWidget(self)
+        self.mixing_widget = mixing_widget.MixingWidget(self)
+        self.interpolation_widget = interpolation_widget.InterpolationWidget(self)
+        self.inversion_widget = inversion_widget.InversionWidget(self)
+        self.layer_widget = layer_widget.LayerWidget(self)
+        self.equivariance_widget = equivariance_widget.EquivarianceWidget(self)
+        self.capture_widget = capture_widget.CaptureWidget(self)
+        self.performance_widget = performance_widget.PerformanceWidget(self)
+        self.panels = [  # the order on screen, with each panel's title
+            ("Model", self.model_widget),
+            ("Class", self.class_widget),
+            ("Seed / latent", self.latent_widget),
+            ("Truncation", self.truncation_widget),
+            ("Style mixing", self.mixing_widget),
+            ("Interpolation", self.interpolation_widget),
+            ("Inversion", self.inversion_widget),
+            ("Layers", self.layer_widget),
+            ("Equivariance", self.equivariance_widget),
+            ("Capture", self.capture_widget),
+            ("Performance", self.performance_widget),
         ]
         self.open_panels: dict[str, bool] = self.settings.get(
             "open_panels", {"Model": True, "Seed / latent": True}
         )
-        self.undo_stack: list[dict] = []
-        self.redo_stack: list[dict] = []
+        self.undo_stack: list[ViewArgs] = []
+        self.redo_stack: list[ViewArgs] = []
         self._last_snapshot = copy.deepcopy(self.args)
 
     # -- model facts the panels read --------------------------------------------------------------------------
 
     @property
-    def model_info(self) -> dict:
-        return self.result.get("model") or {}
+    def model_info(self) -> ModelInfo | None:
+        return self.result.model
 
     # -- one frame ----------------------------------------------------------------------------------------------
 
     def frame(self, read_back: bool = False) -> np.ndarray | None:
         self.begin_frame()
+        self.item_rects = {}
         for path in self.take_drops():
             self.handle_drop(path)
         self._take_result()
@@ -108,20 +136,14 @@ class Visualizer(ImguiWindow):
             | imgui.WindowFlags_.no_title_bar
         )
         imgui.begin("panels", flags=flags)
-        for title, widget in self.widgets:
-            if getattr(widget, "hidden", False):
-                continue
-            expanded = imgui.collapsing_header(
-                title, imgui.TreeNodeFlags_.default_open if self.open_panels.get(title) else 0
-            )
-            self.open_panels[title] = expanded
-            widget(expanded)
+        for title, widget in self.panels:
+            self._draw_panel(title, widget)
         imgui.end()
         self._draw_image_area(width - PANE_WIDTH, height)
         self._handle_keys()
         self._record_history()
         self._request_render()
-        capture = self.widget("Capture")
+        capture = self.capture_widget
         screenshot = capture.screenshot_pending
         # While the worker renders, the UI yields the CPU it would spend on extra frames (software OpenGL and
         # PyTorch share the cores); it stays at BUSY_FPS_LIMIT, enough to feel live.
@@ -131,12 +153,71 @@ class Visualizer(ImguiWindow):
             capture.screenshot_pending = False
             capture.save_screenshot(pixels)
         self.frame_history = (self.frame_history + [self.frame_seconds])[-240:]
+        self.frames_drawn += 1
+        self._quiet_frames = 0 if self.animating else self._quiet_frames + 1
         return pixels
+
+    def _draw_panel(self, title: str, widget) -> None:
+        """One panel under its header. Whatever the panel raises stays in the panel: the error is shown there,
+        imgui's stacks are put back as they were before it, and the window goes on."""
+        if getattr(widget, "hidden", False):
+            return
+        imgui.set_next_item_open(bool(self.open_panels.get(title)), imgui.Cond_.always)
+        expanded = imgui.collapsing_header(title)
+        self.open_panels[title] = expanded
+        state = imgui.internal.ErrorRecoveryState()
+        imgui.internal.error_recovery_store_state(state)
+        try:
+            widget(expanded)
+        except Exception as error:
+            imgui.internal.error_recovery_try_to_recover_state(state)
+            message = f"{type(error).__name__}: {error}"
+            if self.panel_errors.get(title) != message:
+                log.exception("the %s panel failed", title)
+            self.panel_errors[title] = message
+        else:
+            self.panel_errors.pop(title, None)
+        if expanded and title in self.panel_errors:
+            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
+            imgui.text_wrapped(f"This panel failed: {self.panel_errors[title]}")
+            imgui.pop_style_color()
+
+    def note_item(self, name: str) -> None:
+        """Remember where the last control was drawn (screen rectangle), by a name of the panel's choosing:
+        tests click there, as a person would."""
+        (x0, y0), (x1, y1) = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+        self.item_rects[name] = (x0, y0, x1, y1)
+
+    @property
+    def animating(self) -> bool:
+        """Whether the next frame may differ without any input: an animation, a render or job in flight."""
+        return bool(
+            self.args.inversion is not None
+            or self.renderer.busy
+            or self.renderer.result_ready.is_set()
+            or any(getattr(widget, "animating", False) for _, widget in self.panels)
+            or imgui.is_any_mouse_down()
+        )
+
+    def step(self) -> None:
+        """Draw the next frame, first sleeping until something happens if nothing is moving (an idle window
+        costs no CPU)."""
+        if self._quiet_frames >= SETTLE_FRAMES and not self.animating:
+            start = time.perf_counter()
+            glfw.wait_events_timeout(IDLE_WAKE_SECONDS)
+            if time.perf_counter() - start < IDLE_WAKE_SECONDS * 0.9:
+                self._quiet_frames = 0  # woken by input or a result: draw until imgui has settled
+        self.frame()
+
+    def _wake(self) -> None:
+        """From the renderer's thread: a result is ready, stop waiting for events."""
+        if self.handle:
+            glfw.post_empty_event()
 
     def run(self) -> None:
         try:
             while not self.should_close:
-                self.frame()
+                self.step()
         finally:
             self.close()
 
@@ -144,43 +225,49 @@ class Visualizer(ImguiWindow):
         self.settings["window_size"] = list(self.size) if self.handle else self.settings.get("window_size")
         self.settings["open_panels"] = self.open_panels
         self.settings.save()
-        self.widget("Capture").stop_recording()
+        self.capture_widget.stop_recording()
+        self.capture_widget.cancel_export()
         self.renderer.close()
         super().close()
 
     def handle_drop(self, path: str) -> None:
-        """A file dropped on the window: a model opens, an image starts an inversion, anything else is an error."""
+        """A file dropped on the window: a model opens, an image starts an inversion, a latent (.npz) is shown,
+        anything else is an error."""
         suffix = Path(path).suffix.lower()
         if suffix in MODEL_SUFFIXES:
-            self.model.open(path)
+            self.model_widget.open(path)
         elif suffix in IMAGE_SUFFIXES:
-            self.widget("Inversion").start(path)
+            self.inversion_widget.start(path)
+        elif suffix in LATENT_SUFFIXES:
+            self.latent_widget.open_latent(path)
         else:
-            self.report_error(f"{path}: drop a model (.pkl, .safetensors) or an image to invert")
+            self.report_error(
+                f"{path}: drop a model (.pkl, .safetensors), an image to invert or a latent (.npz)"
+            )
 
     # -- undo / redo and sessions ------------------------------------------------------------------------------
 
     def _record_history(self) -> None:
-        """An edit becomes one undo step once it settles (no mouse button held, no animation running)."""
+        """An edit becomes one undo step once it settles (no mouse button held, no inversion running)."""
         if (
             imgui.is_mouse_down(imgui.MouseButton_.left)
             or _same(self.args, self._last_snapshot)
-            or self.args.get("inversion")
+            or self.args.inversion is not None
         ):
             return
-        self.undo_stack = (self.undo_stack + [self._last_snapshot])[-200:]
+        self.undo_stack = (self.undo_stack + [self._last_snapshot])[-UNDO_STEPS:]
         self.redo_stack = []
         self._last_snapshot = copy.deepcopy(self.args)
 
     def undo(self) -> None:
         if self.undo_stack:
-            self.redo_stack.append(copy.deepcopy(self.args))
+            self.redo_stack = (self.redo_stack + [copy.deepcopy(self.args)])[-UNDO_STEPS:]
             self.args = self.undo_stack.pop()
             self._last_snapshot = copy.deepcopy(self.args)
 
     def redo(self) -> None:
         if self.redo_stack:
-            self.undo_stack.append(copy.deepcopy(self.args))
+            self.undo_stack = (self.undo_stack + [copy.deepcopy(self.args)])[-UNDO_STEPS:]
             self.args = self.redo_stack.pop()
             self._last_snapshot = copy.deepcopy(self.args)
 
@@ -193,44 +280,36 @@ class Visualizer(ImguiWindow):
         elif imgui.is_key_pressed(imgui.Key.y):
             self.redo()
 
-    def save_session(self, path: str) -> Path | None:
-        from viz.session import save_session
-
-        interpolation = self.widget("Interpolation")
+    def save_session(self, path: str | Path) -> Path | None:
+        keyframes = [dataclasses.asdict(end) for end in self.interpolation_widget.keyframes]
         try:
-            return save_session(
-                path, self.args, {"open_panels": self.open_panels, "keyframes": interpolation.keyframes}
-            )
+            return save_session(path, self.args, {"open_panels": self.open_panels, "keyframes": keyframes})
         except StyleGANError as error:
             self.report_error(str(error))
             return None
 
-    def load_session(self, path: str) -> bool:
-        from viz.session import load_session
-
+    def load_session(self, path: str | Path) -> bool:
         try:
             args, panels = load_session(path)
+            keyframes = [_keyframe(item, index) for index, item in enumerate(panels.get("keyframes", []))]
         except StyleGANError as error:
             self.report_error(str(error))
             return False
         self.args = args
         self.open_panels.update(panels.get("open_panels", {}))
-        self.widget("Interpolation").keyframes = list(panels.get("keyframes", []))
-        self.model.path_text = str(args["model"])
+        self.interpolation_widget.keyframes = keyframes
+        self.model_widget.path_text = args.model
         return True
 
     def set_async(self, threaded: bool) -> None:
         """Switch between the worker thread and rendering inside the frame, keeping the caches."""
         renderer = self.renderer.renderer
         self.renderer.close()
-        self.renderer = AsyncRenderer(renderer, threaded=threaded)
+        self.renderer = AsyncRenderer(renderer, threaded=threaded, on_result=self._wake)
         self._requested_args = None
 
-    def widget(self, title: str):
-        return dict(self.widgets)[title]
-
     def report_error(self, message: str) -> None:
-        self.result = {**self.result, "error": message}
+        self.result = dataclasses.replace(self.result, error=message)
         if message not in self.errors_seen:
             self.errors_seen.add(message)
             print(f"error: {message}")
@@ -238,7 +317,7 @@ class Visualizer(ImguiWindow):
     # -- rendering ----------------------------------------------------------------------------------------------
 
     def _request_render(self) -> None:
-        running_inversion = self.args.get("inversion") is not None
+        running_inversion = self.args.inversion is not None
         changed = not _same(self.args, self._requested_args)
         if changed or running_inversion:
             if changed:
@@ -251,22 +330,28 @@ class Visualizer(ImguiWindow):
         if result is None:
             return
         self.result = result
-        self.render_history = (self.render_history + [result.get("render_seconds", 0.0)])[-240:]
-        if result.get("image") is not None:
-            self.texture.upload(result["image"])
-            self.widget("Capture").record(result["image"])
+        self.render_history = (self.render_history + [result.render_seconds])[-240:]
+        self.model_widget.take_result(result)
+        if result.image is not None:
+            self.texture.upload(result.image)
+            self.image_visible = True
+            self.capture_widget.record(result.image)
             self.latency_seconds = time.perf_counter() - self._request_time
-        if result.get("error") and result["error"] not in self.errors_seen:
-            self.errors_seen.add(result["error"])
-            print(f"error: {result['error']}")
+        elif result.model_failed:
+            self.image_visible = False  # the old model's picture must not pass for the new one's
+        if result.error and result.error not in self.errors_seen:
+            self.errors_seen.add(result.error)
+            print(f"error: {result.error}")
 
-    def wait_for_result(self, timeout: float = 30.0) -> dict:
+    def wait_for_result(self, timeout: float = 30.0) -> RenderResult:
         """Render frames until the renderer has answered the current arguments (tests, screenshots)."""
         deadline = time.perf_counter() + timeout
         self.frame()
-        while (self.renderer.busy or self.result.get("image") is None and not self.result.get("error")) and (
-            time.perf_counter() < deadline
-        ):
+        while (
+            self.renderer.busy
+            or self.renderer.result_ready.is_set()
+            or not _same(self.result.args, self._requested_args)
+        ) and time.perf_counter() < deadline:
             self.frame()
         self.frame()
         return self.result
@@ -274,22 +359,38 @@ class Visualizer(ImguiWindow):
     def _draw_image_area(self, width: float, height: float) -> None:
         self.image_area = (0.0, 0.0, float(width), float(height))
         draw = imgui.get_background_draw_list()
-        if self.texture.shape is not None:
+        if self.texture.shape is not None and self.image_visible:
             image_height, image_width = self.texture.shape
             self.view.layout(width, height, image_width, image_height)
             self.texture.set_nearest(float(self.view.zoom).is_integer() and self.view.zoom >= 1)
             x0, y0, x1, y1 = self.view.rect(image_width, image_height)
             draw.add_image(imgui.ImTextureRef(self.texture.id), (x0, y0), (x1, y1))
         self._handle_image_mouse(width, height)
-        error = self.result.get("error")
-        if error:
-            draw.add_rect_filled(
-                (10, height - 60), (width - 10, height - 10), imgui.get_color_u32(ERROR_BACKGROUND)
-            )
-            draw.add_text((20, height - 45), imgui.get_color_u32((1, 1, 1, 1)), f"Error: {error}"[:200])
-        notice = self.model.notice
+        if self.result.error:
+            self._draw_error(self.result.error, width, height)
+        notice = self.model_widget.notice
         if notice:
             draw.add_text((12, 10), imgui.get_color_u32((1, 0.85, 0.4, 1)), notice)
+
+    def _draw_error(self, error: str, width: float, height: float) -> None:
+        """The error along the bottom of the image area, wrapped to its width (clicks go through it)."""
+        imgui.set_next_window_pos((10, height - 10), imgui.Cond_.always, (0, 1))
+        imgui.set_next_window_size((width - 20, 0))
+        imgui.push_style_color(imgui.Col_.window_bg, ERROR_BACKGROUND)
+        flags = (
+            imgui.WindowFlags_.no_decoration
+            | imgui.WindowFlags_.no_inputs
+            | imgui.WindowFlags_.no_move
+            | imgui.WindowFlags_.no_saved_settings
+            | imgui.WindowFlags_.no_focus_on_appearing
+            | imgui.WindowFlags_.always_auto_resize
+        )
+        imgui.begin("##error", flags=flags)
+        imgui.push_text_wrap_pos(width - 40)
+        imgui.text_unformatted(f"Error: {error}"[:2000])
+        imgui.pop_text_wrap_pos()
+        imgui.end()
+        imgui.pop_style_color()
 
     def _handle_image_mouse(self, width: float, height: float) -> None:
         io = imgui.get_io()
@@ -304,15 +405,27 @@ class Visualizer(ImguiWindow):
         if imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
             self.view.reset()
         elif imgui.is_mouse_dragging(imgui.MouseButton_.left):
-            self.widget("Seed / latent").drag(io.mouse_delta.x, io.mouse_delta.y)
+            self.latent_widget.drag(io.mouse_delta.x, io.mouse_delta.y)
+
+
+def _keyframe(item, index: int) -> InterpolationEnd:
+    """A keyframe from a session's panel state, checked as a view's interpolation end is."""
+    if not isinstance(item, dict):
+        raise StyleGANError(f"keyframes[{index}]: expected a JSON object")
+    try:
+        return ViewArgs.from_json({"interp_a": item}, "args").interp_a
+    except StyleGANError as error:
+        raise StyleGANError(f"keyframes[{index}]: {error}") from None
 
 
 def _same(a, b) -> bool:
-    """Equality of argument values that may hold numpy arrays."""
+    """Equality of argument values that may hold numpy arrays (views, their parts, plain values)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+        return type(a) is type(b) and all(
+            _same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
+        )
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 
-from viz.renderer import Renderer
+from stylegan.view import ViewArgs
+from viz.renderer import Renderer, RenderResult
 
 
 class AsyncRenderer:
@@ -14,14 +16,17 @@ class AsyncRenderer:
     `set_args` never blocks: arguments that arrive while a frame renders replace any still waiting, so a slow
     model skips intermediate states instead of queueing them. `result()` returns the newest finished result once.
     With `threaded=False` the same calls render synchronously (tests, and the 'async off' setting).
+    `on_result` is called from the worker thread whenever a result is ready (the window wakes up for it).
     """
 
-    def __init__(self, renderer: Renderer | None = None, threaded: bool = True):
+    def __init__(self, renderer: Renderer | None = None, threaded: bool = True,
+                 on_result: Callable[[], None] | None = None):  # fmt: skip
         self.renderer = renderer or Renderer()
         self.threaded = threaded
+        self.on_result = on_result
         self._lock = threading.Condition()
-        self._pending: dict | None = None
-        self._result: dict | None = None
+        self._pending: ViewArgs | None = None
+        self._result: RenderResult | None = None
         self._busy = False
         self._closed = False
         self.result_ready = threading.Event()  # set while a finished result waits to be taken
@@ -30,7 +35,7 @@ class AsyncRenderer:
             self._thread = threading.Thread(target=self._work, name="renderer", daemon=True)
             self._thread.start()
 
-    def set_args(self, args: dict) -> None:
+    def set_args(self, args: ViewArgs) -> None:
         args = copy.deepcopy(args)
         if not self.threaded:
             self._result = self.renderer.render(args)
@@ -39,7 +44,7 @@ class AsyncRenderer:
             self._pending = args
             self._lock.notify()
 
-    def result(self) -> dict | None:
+    def result(self) -> RenderResult | None:
         """The newest finished result, or None if nothing new has finished since the last call."""
         with self._lock:
             result, self._result = self._result, None
@@ -72,3 +77,5 @@ class AsyncRenderer:
                 self._result = result
                 self._busy = False
                 self.result_ready.set()
+            if self.on_result is not None:
+                self.on_result()

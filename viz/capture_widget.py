@@ -1,9 +1,9 @@
 """Capture panel: save the image at native resolution, a screenshot of the window, and videos of the
-interpolation A -> B or of the keyframe path, rendered in the background through the command line's video code."""
+interpolation A -> B or of the keyframe path. A video is a renderer job: its own copy of the generator, set up
+as the view was when the export began (truncation, noise, fp16, input transform), in a thread of its own."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,22 +11,28 @@ from imgui_bundle import imgui
 
 from stylegan.errors import StyleGANError
 from stylegan.images import save_image
-from stylegan.latent import Endpoint, keyframe_path
-from stylegan.video import VideoWriter, path_frames
+from stylegan.video import VideoWriter
+from stylegan.view import InterpolationEnd
+from viz.renderer import VideoExport
+from viz.settings import data_folder
 
 
 class CaptureWidget:
     def __init__(self, viz):
         self.viz = viz
-        self.folder = str(Path.cwd() / "captures")
+        self.folder = str(data_folder() / "captures")
         self.frames_per_transition = 60
         self.fps = 30
         self.loop = True
         self.message = ""
         self.screenshot_pending = False
-        self.session_path = "session.json"
-        self._export: _VideoExport | None = None
+        self.session_path = str(data_folder() / "session.json")
+        self.export: VideoExport | None = None
         self.recorder: VideoWriter | None = None  # records every new image while running
+
+    @property
+    def animating(self) -> bool:
+        return self.export is not None  # the progress bar moves
 
     def next_path(self, stem: str, suffix: str) -> Path:
         folder = Path(self.folder)
@@ -36,7 +42,7 @@ class CaptureWidget:
         return folder / f"{stem}{index:05d}{suffix}"
 
     def save_image(self) -> Path | None:
-        image = self.viz.result.get("image")
+        image = self.viz.result.image
         if image is None:
             return None
         return self._write(lambda path: save_image(image, path), "image", ".png")
@@ -75,35 +81,32 @@ class CaptureWidget:
         except (StyleGANError, OSError, ValueError) as error:
             self.viz.report_error(str(error))
 
-    def export_video(self, keyframes: list[dict]) -> None:
-        """Render a video of the path through `keyframes` (endpoint dicts) with the current truncation."""
-        args = self.viz.args
-        ends = [
-            Endpoint(w=np.asarray(k["ws"]))
-            if k.get("ws") is not None
-            else Endpoint(seed=k["seed"], class_index=k.get("class_index"))
-            for k in keyframes
-        ]
-        path = keyframe_path(
-            len(ends), self.frames_per_transition, "cubic" if len(ends) > 2 else "linear", self.loop
-        )
-        space = args["interp_space"] if all(end.w is None for end in ends) else "w"
+    def export_video(self, keyframes: list[InterpolationEnd]) -> VideoExport | None:
+        """Start the video of the path through `keyframes` with the view's settings."""
         try:
-            G = self.viz.renderer.renderer.network(args["model"], args["device"])
-            writer = VideoWriter(self.next_path("video", ".mp4"), fps=self.fps)
+            self.export = self.viz.renderer.renderer.export_video(
+                self.viz.args, keyframes, self.next_path("video", ".mp4"), self.frames_per_transition,
+                self.fps, self.loop,
+            )  # fmt: skip
         except StyleGANError as error:
             self.viz.report_error(str(error))
-            return
-        frames = path_frames(G, [ends], path, space=space, psi=args["psi"], cutoff=args["cutoff"])
-        self._export = _VideoExport(writer, frames, path.num_frames)
+            return None
+        self.message = ""
+        return self.export
+
+    def cancel_export(self) -> None:
+        if self.export is not None:
+            self.export.cancel()
+            self.export.join(timeout=10)
 
     def __call__(self, show: bool) -> None:
-        export = self._export
+        export = self.export
         if export is not None and export.finished:
             self.message = export.message
             if export.error:
+                self.message = export.error
                 self.viz.report_error(export.error)
-            self._export = None
+            self.export = None
         if not show:
             return
         _, self.folder = imgui.input_text("folder", self.folder)
@@ -117,23 +120,21 @@ class CaptureWidget:
         _, self.fps = imgui.input_int("fps", self.fps)
         self.fps = max(self.fps, 1)
         _, self.loop = imgui.checkbox("Loop", self.loop)
-        interpolation = self.viz.widget("Interpolation")
-        if self._export is None:
+        keyframes = self.viz.interpolation_widget.keyframes
+        if self.export is None:
             if imgui.button("Video A -> B"):
-                self.export_video([self.viz.args["interp_a"], self.viz.args["interp_b"]])
+                self.export_video([self.viz.args.interp_a, self.viz.args.interp_b])
+            self.viz.note_item("video a-b")
             imgui.same_line()
-            if (
-                imgui.button(f"Video of the {len(interpolation.keyframes)} keyframes")
-                and len(interpolation.keyframes) >= 2
-            ):
-                self.export_video(interpolation.keyframes)
+            if imgui.button(f"Video of the {len(keyframes)} keyframes") and len(keyframes) >= 2:
+                self.export_video(keyframes)
         else:
-            imgui.progress_bar(
-                self._export.done / self._export.total, (-90, 0), f"{self._export.done}/{self._export.total}"
-            )
+            imgui.progress_bar(self.export.done / self.export.total, (-90, 0),
+                               f"{self.export.done}/{self.export.total}")  # fmt: skip
             imgui.same_line()
             if imgui.button("Cancel"):
-                self._export.cancel()
+                self.export.cancel()
+            self.viz.note_item("video cancel")
         if self.recorder is None:
             if imgui.button("Record the running view"):
                 self.start_recording()
@@ -152,38 +153,3 @@ class CaptureWidget:
         imgui.text_disabled("undo Ctrl+Z, redo Ctrl+Y")
         if self.message:
             imgui.text_wrapped(self.message)
-
-
-class _VideoExport:
-    """Writes frames in a background thread; cancelling leaves no file."""
-
-    def __init__(self, writer: VideoWriter, frames, total: int):
-        self.writer, self.frames, self.total = writer, frames, total
-        self.done = 0
-        self.finished = False
-        self.error = ""
-        self.message = ""
-        self._cancel = threading.Event()
-        threading.Thread(target=self._run, name="video-export", daemon=True).start()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def _run(self) -> None:
-        try:
-            with self.writer:
-                for frame in self.frames:
-                    if self._cancel.is_set():
-                        raise _CancelledError
-                    self.writer.write(frame)
-                    self.done += 1
-            self.message = f"wrote {self.writer.path} ({self.total} frames)"
-        except _CancelledError:
-            self.message = "video cancelled; nothing written"
-        except Exception as error:  # shown in the window; the app keeps running
-            self.error = f"video export failed: {error}"
-        self.finished = True
-
-
-class _CancelledError(Exception):
-    pass

@@ -1,4 +1,5 @@
-"""Layers panel: every synthesis layer with its size and channels; show one layer's activations."""
+"""Layers panel: every synthesis layer with its size, channels and the precision it runs in; show one layer's
+activations."""
 
 from __future__ import annotations
 
@@ -12,28 +13,27 @@ class LayerWidget:
     def __call__(self, show: bool) -> None:
         if not show:
             return
-        args = self.viz.args
-        layers = self.viz.result.get("layers") or []
-        if imgui.selectable("output image", args["layer"] is None)[0]:
-            args["layer"] = None
+        args, result = self.viz.args, self.viz.result
+        if imgui.selectable("output image", args.layer is None)[0]:
+            args.layer = None
         imgui.begin_child("layers", (0, 160), imgui.ChildFlags_.borders)
-        for layer in layers:
-            label = f"{layer['name']:<16} {layer['size']:>4}px {layer['channels']:>5} ch {'fp16' if layer['fp16'] else 'fp32'}"
-            if imgui.selectable(label, args["layer"] == layer["name"])[0]:
-                args["layer"] = layer["name"]
+        for layer in result.layers:
+            # what runs, not what the layer may do: fp16 layers stay float32 on the CPU or with fp16 off
+            precision = "fp16" if layer.fp16 else "fp32"
+            label = f"{layer.name:<16} {layer.size:>4}px {layer.channels:>5} ch {precision}"
+            if imgui.selectable(label, args.layer == layer.name)[0]:
+                args.layer = layer.name
         imgui.end_child()
-        if args["layer"] is None:
+        if args.layer is None:
             return
-        shape = self.viz.result.get("layer_shape")
+        shape = result.layer_shape
         if shape:
-            imgui.text(
-                f"{args['layer']}: {shape[0]} channels, {shape[1]}x{shape[2]}, {self.viz.result.get('layer_dtype')}"
-            )
+            imgui.text(f"{args.layer}: {shape[0]} channels, {shape[1]}x{shape[2]}, {result.layer_dtype}")
         channels = shape[0] if shape else 1
-        _, args["channel"] = imgui.slider_int("channel", args["channel"], 0, max(channels - 1, 0))
-        _, args["rgb"] = imgui.checkbox("RGB (3 channels)", args["rgb"])
+        _, args.channel = imgui.slider_int("channel", args.channel, 0, max(channels - 1, 0))
+        _, args.rgb = imgui.checkbox("RGB (3 channels)", args.rgb)
         imgui.same_line()
-        _, args["normalize"] = imgui.checkbox("Normalise", args["normalize"])
+        _, args.normalize = imgui.checkbox("Normalise", args.normalize)
         imgui.same_line()
-        _, args["fft"] = imgui.checkbox("FFT", args["fft"])
-        _, args["brightness_db"] = imgui.slider_float("brightness dB", args["brightness_db"], -40.0, 40.0)
+        _, args.fft = imgui.checkbox("FFT", args.fft)
+        _, args.brightness_db = imgui.slider_float("brightness dB", args.brightness_db, -40.0, 40.0)

@@ -10,37 +10,54 @@ from imgui_bundle import imgui
 from stylegan.view import DEFAULT_MODEL
 
 MAX_RECENT = 10
+ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class ModelWidget:
     def __init__(self, viz, models: list[str]):
         self.viz = viz
         self.recent: list[str] = list(viz.settings.get("recent_models", []))
+        self.offered = [str(model) for model in models[1:]]  # named on the command line, not opened yet
         self.browse_folder = str(Path.cwd())
         self.path_text = ""
-        first = models[0] if models else DEFAULT_MODEL
-        for model in reversed(models):
-            self._remember(model)
-        self.open(first)
+        self.opening: str | None = None  # asked for, not yet answered by the renderer
+        self.error = ""  # why the last model asked for did not open
+        self.open(models[0] if models else DEFAULT_MODEL)
 
     @property
     def notice(self) -> str:
         info = self.viz.model_info
-        if info.get("random_init"):
-            return f"{self.viz.args['model']}: randomly initialised (no trained model loaded); open one in the Model panel"
+        if info is not None and info.random_init:
+            return f"{self.viz.args.model}: randomly initialised (no trained model loaded); open one in the Model panel"
         return ""
 
     def open(self, model: str) -> None:
-        self.viz.args["model"] = str(model)
-        self.viz.args["latent_ws"] = None
-        self.viz.args["layer"] = None
-        self.path_text = str(model)
-        if model != DEFAULT_MODEL:
-            self._remember(str(model))
+        model = str(model)
+        args = self.viz.args
+        args.model, args.latent_ws, args.layer = model, None, None
+        self.path_text = model
+        self.opening = model
+
+    def take_result(self, result) -> None:
+        """The renderer's answer: a model that opened goes to the recent list; one that failed says why."""
+        if result.args is None or result.args.model != self.opening:
+            return
+        if result.model_failed:
+            self.error = result.error or "the model did not open"
+        elif result.model is not None:
+            self.error = ""
+            self._remember(self.opening)
+        else:
+            return  # another error (a bad class, say): the model's fate is not known yet
+        self.opening = None
 
     def _remember(self, model: str) -> None:
-        self.recent = [model] + [m for m in self.recent if m != model]
-        self.recent = self.recent[:MAX_RECENT]
+        if model == DEFAULT_MODEL or model.startswith(
+            "pti:"
+        ):  # the Default button; tuned ones die with the app
+            return
+        self.recent = ([model] + [m for m in self.recent if m != model])[:MAX_RECENT]
+        self.offered = [m for m in self.offered if m != model]
         self.viz.settings["recent_models"] = self.recent
 
     def __call__(self, show: bool) -> None:
@@ -51,6 +68,7 @@ class ModelWidget:
         changed, self.path_text = imgui.input_text(
             "##path", self.path_text, imgui.InputTextFlags_.enter_returns_true
         )
+        self.viz.note_item("model path")
         imgui.pop_item_width()
         imgui.same_line()
         if imgui.button("Open") or changed:
@@ -58,7 +76,7 @@ class ModelWidget:
         if imgui.button("Recent..."):
             imgui.open_popup("recent")
         if imgui.begin_popup("recent"):
-            for model in self.recent or ["(none yet)"]:
+            for model in self.recent + self.offered or ["(none yet)"]:
                 if imgui.selectable(model, False)[0] and model != "(none yet)":
                     self.open(model)
             imgui.end_popup()
@@ -71,18 +89,20 @@ class ModelWidget:
         imgui.same_line()
         if imgui.button("Default"):
             self.open(DEFAULT_MODEL)
-        if info:
-            imgui.text(
-                f"{info['architecture']}, {info['resolution']}x{info['resolution']}, num_ws {info['num_ws']}"
-            )
-            classes = f"{info['c_dim']} classes" if info["c_dim"] else "unconditional"
-            imgui.text(f"{classes}, {info['parameters']:,} parameters, on {info['device']}")
+        if self.error:
+            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
+            imgui.text_wrapped(self.error)  # wrapped to the panel: model errors name long paths
+            imgui.pop_style_color()
+        elif info is not None:
+            imgui.text(f"{info.architecture}, {info.resolution}x{info.resolution}, num_ws {info.num_ws}")
+            classes = f"{info.c_dim} classes" if info.c_dim else "unconditional"
+            imgui.text(f"{classes}, {info.parameters:,} parameters, on {info.device}")
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         for device in devices:
-            if imgui.radio_button(device.upper(), args["device"] == device):
-                args["device"] = device
+            if imgui.radio_button(device.upper(), args.device == device):
+                args.device = device
             imgui.same_line()
-        _, args["fp16"] = imgui.checkbox("fp16 layers (CUDA)", args["fp16"])
+        _, args.fp16 = imgui.checkbox("fp16 layers (CUDA)", args.fp16)
 
     def _browse_menu(self) -> None:
         folder = Path(self.browse_folder)

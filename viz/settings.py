@@ -1,4 +1,5 @@
-"""Per-user settings that should survive a restart (recent models, window size, open panels), as JSON."""
+"""Per-user settings that should survive a restart (recent models, window size, open panels), as JSON, and the
+per-user folder the visualizer writes its files to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ import warnings
 from pathlib import Path
 
 from stylegan.io.atomic import atomic_path
+
+
+def data_folder() -> Path:
+    """Where the visualizer writes what a person makes (captures, sessions, latents) unless told otherwise: not
+    the current folder, which may be a source checkout or read-only. STYLEGAN_STUDIO_DATA overrides it."""
+    override = os.environ.get("STYLEGAN_STUDIO_DATA")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "stylegan-studio"
 
 
 def default_path() -> Path:
