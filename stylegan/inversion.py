@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from stylegan.io.atomic import atomic_path
 from stylegan.latent import one_hot, resolve_class
 from stylegan.networks.generator import Generator
 from stylegan.perceptual import ReconstructionLoss, psnr
-from stylegan.pretrained import local_weights
+from stylegan.pretrained import create_timm_model, local_weights
 
 INVERSION_SPACES = ("w", "w+")
 CLASSIFIER_NAME = "deit_base_distilled_patch16_224"  # the official projector's class guesser
@@ -124,28 +123,16 @@ def resolve_start_class(G: Generator, spec: str | int | None, target: torch.Tens
     return candidates[0], f"closest class centres {candidates}"
 
 
-def classifier_checkpoint_path() -> Path | None:
-    """The classifier's weights: $STYLEGAN_CLASSIFIER, else a local copy (see stylegan.pretrained); no download."""
-    override = os.environ.get("STYLEGAN_CLASSIFIER")
-    if override:
-        return Path(override)
-    return local_weights(CLASSIFIER_NAME)
-
-
 def load_classifier(device: str | torch.device = "cpu"):
-    """The ImageNet classifier the official projector uses (DeiT through timm), when its weights are here."""
-    path = classifier_checkpoint_path()
-    if path is None or not path.is_file():
-        return None, f"no local weights for {CLASSIFIER_NAME}"
+    """The ImageNet classifier the official projector uses (DeiT through timm), when its weights are on this
+    machine ($STYLEGAN_WEIGHTS or the Hugging Face cache); never downloaded. (model or None, a note)."""
     try:
-        import timm
-
-        model = timm.create_model(
-            CLASSIFIER_NAME, pretrained=True, pretrained_cfg_overlay=dict(file=str(path))
-        )
-    except (ImportError, OSError, RuntimeError, ValueError) as error:
-        return None, f"{CLASSIFIER_NAME} could not load {path} ({error})"
-    return model.eval().requires_grad_(False).to(device), f"{CLASSIFIER_NAME} from {path}"
+        model = create_timm_model(CLASSIFIER_NAME, pretrained=True, download=False)
+    except StyleGANError as error:
+        return None, str(error)
+    return model.eval().requires_grad_(False).to(
+        device
+    ), f"{CLASSIFIER_NAME} from {local_weights(CLASSIFIER_NAME)}"
 
 
 def classify(classifier: torch.nn.Module, target: torch.Tensor, keep: int = 3) -> list[int]:

@@ -21,7 +21,7 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.networks.generator import Generator
-from stylegan.networks.stylegan2 import NOISE_MODES
+from stylegan.networks.layers import NOISE_MODES
 
 MAX_SEED = 2**32 - 1  # numpy.random.RandomState takes seeds in [0, 2**32)
 EASINGS = ("linear", "cubic")

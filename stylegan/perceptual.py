@@ -4,7 +4,6 @@ and the PSNR / SSIM figures reported with a reconstruction. Images are [N, C, H,
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from pathlib import Path
 
@@ -20,11 +19,13 @@ LPIPS_RESOLUTION = (
 
 
 def vgg16_checkpoint_path() -> Path:
-    """Where the VGG16 weights are looked up: $STYLEGAN_VGG16, else torch's hub cache (~/.cache/torch/hub)."""
-    override = os.environ.get("STYLEGAN_VGG16")
-    if override:
-        return Path(override)
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_CHECKPOINT
+    """Where the VGG16 weights are looked up: $STYLEGAN_WEIGHTS/vgg16-397923af.pth, else torch's hub cache
+    (~/.cache/torch/hub/checkpoints)."""
+    from stylegan.pretrained import weights_folder_file
+
+    return (
+        weights_folder_file(VGG16_CHECKPOINT) or Path(torch.hub.get_dir()) / "checkpoints" / VGG16_CHECKPOINT
+    )
 
 
 class LPIPS(torch.nn.Module):
@@ -71,8 +72,8 @@ def load_lpips(device: str | torch.device = "cpu") -> tuple[LPIPS | None, str]:
     path = vgg16_checkpoint_path()
     if not path.is_file():
         return None, (
-            f"LPIPS needs torchvision's VGG16 weights, not found at {path} (download {VGG16_URL} there, or set "
-            "STYLEGAN_VGG16 to the file); using a pixel + multi-scale SSIM loss instead"
+            f"LPIPS needs torchvision's VGG16 weights, not found at {path} (download {VGG16_URL} there, or into "
+            "$STYLEGAN_WEIGHTS); using a pixel + multi-scale SSIM loss instead"
         )
     try:
         model = _load_lpips_cached(str(path))

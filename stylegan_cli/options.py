@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from stylegan.errors import StyleGANError
-from stylegan.networks.stylegan2 import NOISE_MODES
+from stylegan.networks.layers import NOISE_MODES
 
 
 def network_option(function):

@@ -192,17 +192,17 @@ def test_a_cached_classifier_is_used_for_imagenet_models(tmp_path, monkeypatch):
 
     name = "deit_tiny_distilled_patch16_224"
     classifier = timm.create_model(name, pretrained=False)
-    path = tmp_path / "model.safetensors"
+    path = tmp_path / f"{name}.safetensors"
     safetensors.torch.save_file(classifier.state_dict(), str(path))
     monkeypatch.setattr(inversion, "CLASSIFIER_NAME", name)
-    monkeypatch.setenv("STYLEGAN_CLASSIFIER", str(path))
+    monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path))
     G = tiny_generator("stylegan-xl", c_dim=1000)
     target = torch.rand(1, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         expected = classifier.eval()(torch.nn.functional.interpolate(target, size=(224, 224))).argmax().item()
     class_index, how = resolve_start_class(G, "auto", target, FALLBACK)
     assert class_index == expected and how == f"classifier {name}"
-    monkeypatch.setenv("STYLEGAN_CLASSIFIER", str(tmp_path / "absent.safetensors"))
+    monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path / "absent"))
     assert resolve_start_class(G, "auto", target, FALLBACK)[1].startswith("closest class centres")
 
 
@@ -219,9 +219,10 @@ def test_structural_measures():
 
 
 def test_lpips_says_when_its_weights_are_missing(tmp_path, monkeypatch):
-    monkeypatch.setenv("STYLEGAN_VGG16", str(tmp_path / "vgg16.pth"))
+    monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     model, note = load_lpips()
-    assert model is None and "vgg16.pth" in note and "pixel + multi-scale SSIM" in note
+    assert model is None and "vgg16-397923af.pth" in note and "pixel + multi-scale SSIM" in note
 
 
 def test_lpips_loads_a_local_vgg16_checkpoint(tmp_path, monkeypatch):
@@ -231,7 +232,7 @@ def test_lpips_loads_a_local_vgg16_checkpoint(tmp_path, monkeypatch):
     features = torchvision.models.vgg16().features.state_dict()
     checkpoint = tmp_path / "vgg16-397923af.pth"
     torch.save({f"features.{key}": value for key, value in features.items()}, checkpoint)
-    monkeypatch.setenv("STYLEGAN_VGG16", str(checkpoint))
+    monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path))
     model, note = load_lpips()
     assert isinstance(model, LPIPS) and str(checkpoint) in note
     assert torch.equal(model.model.net.slice1[0].weight, features["0.weight"])
@@ -240,8 +241,9 @@ def test_lpips_loads_a_local_vgg16_checkpoint(tmp_path, monkeypatch):
     assert torch.allclose(model(a, a), torch.zeros(2), atol=1e-6) and (model(a, a.flip(0)) > 0).all()
     big = torch.rand(1, 3, 512, 512) * 2 - 1
     assert model(big, big * 0.5).shape == (1,)  # downsampled to 256 first
-    torch.save({"classifier.0.weight": torch.zeros(1)}, tmp_path / "other.pth")
-    monkeypatch.setenv("STYLEGAN_VGG16", str(tmp_path / "other.pth"))
+    (tmp_path / "other").mkdir()
+    torch.save({"classifier.0.weight": torch.zeros(1)}, tmp_path / "other" / "vgg16-397923af.pth")
+    monkeypatch.setenv("STYLEGAN_WEIGHTS", str(tmp_path / "other"))
     assert load_lpips()[0] is None
 
 

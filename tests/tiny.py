@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from stylegan.networks.generator import Generator
-from stylegan.networks.specs import stem_specs
+from stylegan.networks.specs import stem_specs, synthesis_config
 
 
 def tiny_config(architecture: str = "stylegan-xl", c_dim: int = 5, radial: bool = False) -> dict:
@@ -18,11 +16,7 @@ def tiny_config(architecture: str = "stylegan-xl", c_dim: int = 5, radial: bool 
         layer_options = dict(conv_kernel=1, use_radial_filters=True) if radial else {}
         input_spec, layers = stem_specs(16, channel_base=1024, channel_max=32, num_layers=4, **layer_options)
         mapping = dict(num_layers=2, class_embedding="table" if architecture == "stylegan-xl" else "linear")
-        synthesis = dict(
-            input=dataclasses.asdict(input_spec),
-            layers=[layer.to_dict() for layer in layers],
-            layout=dict(channel_base=1024, channel_max=32),
-        )
+        synthesis = synthesis_config(input_spec, layers, dict(channel_base=1024, channel_max=32))
     return dict(
         z_dim=16,
         c_dim=c_dim,

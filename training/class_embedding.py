@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from stylegan.images import from_uint8
 from training.dataset import ImageDataset
 from training.feature_networks import ProjectedFeatures
 
@@ -35,7 +36,7 @@ def class_embeddings(
     done = 0
     with torch.no_grad():
         for images, labels in loader:
-            pooled = features.pooled_features(images.to(device, torch.float32) / 127.5 - 1).double().cpu()
+            pooled = features.pooled_features(from_uint8(images.to(device))).double().cpu()
             if sums is None:
                 sums = torch.zeros(dataset.c_dim, pooled.shape[1], dtype=torch.float64)
             sums += labels.double().t() @ pooled

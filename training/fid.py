@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from stylegan.errors import StyleGANError
+from stylegan.images import from_uint8
 from stylegan.networks.generator import Generator
 from stylegan.pretrained import create_timm_model, hub_reachable, local_weights, packaged_weights
 from training.dataset import ImageDataset
@@ -113,7 +114,7 @@ class FIDTracker:
         subset = torch.utils.data.Subset(dataset, range(self.num_images))
         real = []
         for images, _ in torch.utils.data.DataLoader(subset, batch_size=batch_size):
-            real.append(self.network(images.to(device, torch.float32) / 127.5 - 1).cpu())
+            real.append(self.network(from_uint8(images.to(device))).cpu())
         self.real = torch.cat(real).numpy()
         self.history: list[float] = []
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from stylegan.errors import StyleGANError
-from stylegan.images import make_grid, save_image, to_uint8
+from stylegan.images import from_uint8, make_grid, save_image, to_uint8
 from stylegan.io.checkpoint import load_checkpoint, save_checkpoint
 from stylegan.networks.generator import Generator
 from stylegan.networks.growth import freeze_stem, grow
-from stylegan.networks.specs import stem_specs
+from stylegan.networks.specs import stem_specs, synthesis_config
 from stylegan.pretrained import create_timm_model
 from training.class_embedding import EMBEDDING_NETWORK, class_embeddings, standardize
 from training.dataset import ImageDataset
@@ -73,10 +73,8 @@ def stem_config(options: TrainingOptions, resolution: int, channels: int, c_dim:
         img_channels=channels,
         architecture="stylegan-xl",
         mapping_kwargs=dict(num_layers=2, class_embedding="table", embed_dim=320),
-        synthesis_kwargs=dict(
-            input=dataclasses.asdict(input_spec),
-            layers=[layer.to_dict() for layer in layers],
-            layout=dict(channel_base=options.cbase, channel_max=options.cmax),
+        synthesis_kwargs=synthesis_config(
+            input_spec, layers, dict(channel_base=options.cbase, channel_max=options.cmax)
         ),
     )
 
@@ -390,7 +388,7 @@ class Trainer:
     def train_step(self, real: torch.Tensor, real_c: torch.Tensor) -> dict:
         progress, options = self.progress, self.options
         cur_nimg = progress.cur_nimg
-        real = (real.to(self.device, torch.float32) / 127.5 - 1).split(self.batch_gpu)
+        real = from_uint8(real.to(self.device)).split(self.batch_gpu)
         real_c = real_c.to(self.device).split(self.batch_gpu)
         self.chunks = len(real)
         seed_of = lambda stream: step_generator(options.seed, progress.batch_idx, self.rank, stream)  # noqa: E731
@@ -552,7 +550,7 @@ class Trainer:
         if (self.outdir / "reals.png").exists():
             return
         count = min(len(self.dataset), 32)
-        images = torch.stack([self.dataset[i][0] for i in range(count)]).float() / 127.5 - 1
+        images = from_uint8(torch.stack([self.dataset[i][0] for i in range(count)]))
         rows = math.ceil(count / 8)
         save_image(make_grid(to_uint8(images), min(count, 8), rows), self.outdir / "reals.png")
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from stylegan.images import from_uint8
 from stylegan.networks.generator import Generator
 from training.dataset import ImageDataset
 from training.fid import LITE0, PooledFeatures, frechet_distance
@@ -43,7 +44,7 @@ class QualityReport:
 def real_images(dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image of the dataset (mirrored copies left out) in [-1, 1], with its class index."""
     count = len(dataset.image_names)
-    images = torch.stack([dataset[i][0] for i in range(count)]).float() / 127.5 - 1
+    images = from_uint8(torch.stack([dataset[i][0] for i in range(count)]))
     return images, torch.from_numpy(dataset.labels[:count]).long()
 
 
@@ -63,7 +64,7 @@ def generate(
 ) -> torch.Tensor:
     """One image per label, from z drawn with `seed`; [-1, 1] on the CPU."""
     generator = torch.Generator().manual_seed(seed)
-    device = next(G.parameters()).device
+    device = G.device
     images = []
     for start in range(0, labels.shape[0], batch_size):
         part = labels[start : start + batch_size]
@@ -140,7 +141,7 @@ def evaluate_quality(
     features: PooledFeatures | None = None,  # from quality_features(); made here when not given
 ) -> QualityReport:
     """The three measures of the module docstring for G on `dataset` (conditional, the classes of G)."""
-    features = features or quality_features(next(G.parameters()).device)
+    features = features or quality_features(G.device)
     images, labels = real_images(dataset)
     real = embed(features, images)
     train, held_out = halves(labels)

@@ -24,6 +24,7 @@ from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.texture import Texture
 from stylegan.errors import StyleGANError
+from stylegan.io.loading import MODEL_SUFFIXES
 from stylegan.view import InterpolationEnd, ViewArgs, load_session, save_session
 from viz.async_renderer import AsyncRenderer
 from viz.renderer import ModelInfo, RenderResult
@@ -36,7 +37,6 @@ BUSY_FPS_LIMIT = 30
 UNDO_STEPS = 200
 IDLE_WAKE_SECONDS = 0.5  # when nothing changes the window sleeps in GLFW until input, a result, or this long
 SETTLE_FRAMES = 3  # frames drawn after each wake-up: imgui needs a frame or two to show hover and release
-MODEL_SUFFIXES = (".pkl", ".pickle", ".safetensors")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 LATENT_SUFFIXES = (".npz",)
 ERROR_BACKGROUND = (0.4, 0.05, 0.05, 0.9)  # the strip an error is written on, over the image area

@@ -11,6 +11,7 @@ from imgui_bundle import imgui
 
 from stylegan.errors import StyleGANError
 from stylegan.inversion import load_latent
+from stylegan.latent import SEED_GRID_ROW
 
 DRAG_PIXELS_PER_SEED = 100
 ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
@@ -79,7 +80,7 @@ class LatentWidget:
             imgui.text("Showing a given latent (inversion result or .npz)")
             if imgui.button("Back to seeds"):
                 args.latent_ws = None
-        seed = int(round(args.seed_x)) + int(round(args.seed_y)) * 100
+        seed = int(round(args.seed_x)) + int(round(args.seed_y)) * SEED_GRID_ROW
         changed, seed = imgui.input_int("Seed", seed)
         if changed:
             args.seed_x, args.seed_y = float(max(seed, 0)), 0.0

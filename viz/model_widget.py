@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from imgui_bundle import imgui
 
+from stylegan.io.loading import MODEL_SUFFIXES
 from stylegan.view import DEFAULT_MODEL
 
 MAX_RECENT = 10
@@ -119,8 +120,5 @@ class ModelWidget:
             if entry.is_dir():
                 if imgui.selectable(entry.name + "/", False)[0]:
                     self.browse_folder = str(entry)
-            elif (
-                entry.suffix.lower() in (".pkl", ".pickle", ".safetensors")
-                and imgui.selectable(entry.name, False)[0]
-            ):
+            elif entry.suffix.lower() in MODEL_SUFFIXES and imgui.selectable(entry.name, False)[0]:
                 self.open(str(entry))

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from stylegan.networks.layers import FullyConnectedLayer
+from stylegan.networks.layers import NOISE_MODES, FullyConnectedLayer
 from stylegan.networks.specs import (
     InputSpec,
     LayerSpec,
@@ -170,7 +170,7 @@ class SynthesisLayer(torch.nn.Module):
         force_fp32: bool = False,
         update_emas: bool = False,
     ) -> torch.Tensor:
-        if noise_mode not in ("random", "const", "none"):
+        if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()

@@ -8,6 +8,9 @@ import torch
 
 from stylegan.ops.bias_act import bias_act
 
+# How the per-pixel noise inputs are filled (only StyleGAN2 has them).
+NOISE_MODES = ("random", "const", "none")
+
 
 class FullyConnectedLayer(torch.nn.Module):
     """Linear layer with the equalized learning rate of StyleGAN.

@@ -6,14 +6,13 @@ weights. Layouts of the grown StyleGAN-XL presets are produced by the same growt
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.networks.generator import Generator
-from stylegan.networks.specs import stem_specs, superres_specs
+from stylegan.networks.specs import stem_specs, superres_specs, synthesis_config
 
 
 @dataclass(frozen=True)
@@ -124,13 +123,7 @@ def _alias_free_synthesis_kwargs(preset: Preset) -> tuple[int, dict]:
         stem_layers = sum(1 for layer in layers if not layer.is_critically_sampled)
         layers = superres_specs(layers, head_layers, up_factor, **growth_layout, **preset.layer_options)
         resolution *= up_factor
-    kwargs = dict(
-        input=dataclasses.asdict(input_spec),
-        layers=[layer.to_dict() for layer in layers],
-        stem_layers=stem_layers,
-        layout=growth_layout,
-    )
-    return resolution, kwargs
+    return resolution, synthesis_config(input_spec, layers, growth_layout, stem_layers)
 
 
 def preset_config(name: str) -> dict:

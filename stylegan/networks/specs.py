@@ -169,6 +169,21 @@ def stem_specs(
     return input_spec, layers
 
 
+def synthesis_config(
+    input_spec: InputSpec, layers: list[LayerSpec], layout: dict, stem_layers: int = 0
+) -> dict:
+    """The alias-free synthesis network's constructor arguments (JSON-able) for these specs: the input and layer
+    specs as plain dicts, the frozen stem's length, and the layout parameters that growth continues."""
+    kwargs = dict(
+        input=dataclasses.asdict(input_spec),
+        layers=[layer.to_dict() for layer in layers],
+        layout=dict(layout),
+    )
+    if stem_layers:
+        kwargs["stem_layers"] = stem_layers
+    return kwargs
+
+
 def superres_specs(
     layers: list[LayerSpec],  # the trained network's layers, ToRGB included
     head_layers: int,  # new layers to add, ToRGB excluded

@@ -12,13 +12,12 @@ import math
 
 import torch
 
-from stylegan.networks.layers import FullyConnectedLayer
+from stylegan.networks.layers import NOISE_MODES, FullyConnectedLayer
 from stylegan.networks.summary import LayerRow
 from stylegan.ops.bias_act import ACTIVATIONS, bias_act
 from stylegan.ops.conv2d_resample import conv2d_resample
 from stylegan.ops.upfirdn2d import setup_filter, upsample2d
 
-NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
 FUSED_MODCONV_CHOICES = (True, False, "inference_only")
 
