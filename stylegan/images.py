@@ -32,6 +32,11 @@ def open_image(source: str | Path | bytes, name: str | None = None):
     return image
 
 
+def has_transparency(image) -> bool:
+    """Whether a Pillow image carries alpha (which the project composites on white, everywhere it reads images)."""
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images [N, C, H, W] in about [-1, 1] to uint8 [N, H, W, C], rounded as the official tools do."""
     pixels = (images.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)

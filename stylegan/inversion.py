@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
-from stylegan.images import open_image
+from stylegan.images import has_transparency, open_image
 from stylegan.io.atomic import atomic_path
 from stylegan.latent import one_hot, resolve_class
 from stylegan.networks.generator import Generator
@@ -74,9 +74,8 @@ def _float_planes(image) -> np.ndarray:
         return (values / (65535.0 if values.max() > 255 else 255.0))[None]
     if image.mode == "F":
         return np.clip(np.asarray(image, dtype=np.float32), 0, 1)[None]
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     grey = image.mode in ("L", "LA", "1")
-    if has_alpha:
+    if has_transparency(image):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
         alpha = rgba[:, :, 3:]
         rgb = rgba[:, :, :3] * alpha + (1 - alpha)  # on white

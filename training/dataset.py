@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
-from stylegan.images import open_image
+from stylegan.images import has_transparency, open_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 LABELS_FILE = "dataset.json"
@@ -79,7 +79,7 @@ def to_rgb_on_white(image):
     """RGB, with any transparency composited on white."""
     import PIL.Image
 
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if has_transparency(image):
         rgba = image.convert("RGBA")
         canvas = PIL.Image.new("RGB", rgba.size, (255, 255, 255))
         canvas.paste(rgba, mask=rgba.getchannel("A"))

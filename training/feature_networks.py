@@ -16,6 +16,22 @@ from stylegan.errors import StyleGANError
 from stylegan.pretrained import create_timm_model
 
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def network_input(images: torch.Tensor, mean, std, size: int, always_resize: bool = True) -> torch.Tensor:
+    """[-1, 1] images (grey ones as RGB) -> an ImageNet network's normalised input, bilinearly resized to
+    `size` (with always_resize=False only when smaller). The D's features, the FID and classifier guidance
+    all feed their networks through this."""
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    mean = torch.as_tensor(mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+    x = ((images + 1) / 2 - mean) / std
+    if always_resize or x.shape[-1] < size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
 INCEPTION_STATS = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 INPUT_SIZE = 224
 
@@ -166,12 +182,8 @@ class ProjectedFeatures(torch.nn.Module):
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """[-1, 1] images -> this network's normalised input, resized to the input size when smaller (always for
         a ViT), in channels-last memory order (faster convolutions on CPUs)."""
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-        x = ((x + 1) / 2 - mean) / std
-        size = self.input_size
-        if x.shape[-1] < size or (self.fixed_input and x.shape[-1] != size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        always = self.fixed_input and x.shape[-1] != self.input_size
+        x = network_input(x, self.mean, self.std, self.input_size, always_resize=always)
         return x.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

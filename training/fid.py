@@ -19,13 +19,13 @@ import math
 import numpy as np
 import scipy.linalg
 import torch
-import torch.nn.functional as F
 
 from stylegan.errors import StyleGANError
 from stylegan.images import from_uint8
 from stylegan.networks.generator import Generator
 from stylegan.pretrained import create_timm_model, hub_reachable, local_weights, packaged_weights
 from training.dataset import ImageDataset
+from training.feature_networks import network_input
 
 INCEPTION = "inception_v3"
 LITE0 = "tf_efficientnet_lite0"
@@ -60,10 +60,7 @@ class PooledFeatures(torch.nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> [N, features] in float64."""
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
-        x = ((images.clamp(-1, 1) + 1) / 2 - self.mean) / self.std
-        x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        x = network_input(images.clamp(-1, 1), self.mean, self.std, self.input_size)
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True).double()
 
 

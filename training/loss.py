@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from stylegan.networks.generator import Generator
 from stylegan.ops.upfirdn2d import filter2d
 from training.discriminator import ProjectedDiscriminator
-from training.feature_networks import IMAGENET_STATS, INPUT_SIZE
+from training.feature_networks import IMAGENET_STATS, INPUT_SIZE, network_input
 
 
 @dataclass
@@ -72,10 +72,7 @@ class ClassifierGuidance(torch.nn.Module):
         return super().train(False)
 
     def forward(self, images: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
-        x = ((images + 1) / 2 - self.mean) / self.std
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        x = network_input(images, self.mean, self.std, INPUT_SIZE)
         return F.cross_entropy(self.classifier(x), c.argmax(dim=1))
 
 

@@ -1,8 +1,9 @@
 """Low-level ops with the official StyleGAN2 / StyleGAN3 semantics.
 
 Each op is one call with a pure-PyTorch reference implementation behind it. Its `impl` argument selects the
-implementation ('auto' picks the fastest available, today always 'ref'), so a fused CUDA kernel or a faster
-CPU path can be added later without touching the networks.
+implementation: 'ref' the reference, 'fast' the faster path where the op has one (filtered_lrelu's fused
+polyphase path, upfirdn2d's matrix path for small CPU images), 'auto' the fast path unless the environment
+variable STYLEGAN_OPS=ref|fast overrides it.
 
 The package exposes the modules, as the official `torch_utils.ops` does, so that `upfirdn2d.setup_filter(...)`
 reads the same; the functions live in them (`from stylegan.ops.upfirdn2d import upfirdn2d`). Re-exporting a

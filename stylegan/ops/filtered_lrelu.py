@@ -1,14 +1,31 @@
-"""The alias-free nonlinearity of StyleGAN3: bias, upsample, leaky ReLU, clamp, downsample."""
+"""The alias-free nonlinearity of StyleGAN3: bias, upsample, leaky ReLU, clamp, downsample.
+
+Two implementations behind one call. The reference is the definition: zero insertion, FIR filter, leaky ReLU,
+FIR filter, decimation, each a separate op. The fast path computes the same thing without the wasted work:
+
+- upsampling is a strided depthwise transposed convolution (polyphase: the inserted zeros are never
+  multiplied), downsampling a strided depthwise convolution (the FIR runs only at the kept positions);
+- a separable filter runs as two 1-D passes, a 2-D filter as one pass;
+- input samples that reach only cropped outputs are dropped before upsampling, and the padding or cropping
+  of the upsampled signal is a view whenever it only crops;
+- bias, leaky ReLU, gain and clamp are one autograd node: the gain moves into the downsampling taps, the
+  activation runs in place on the upsampled buffer, and the backward pass uses one multiplier computed from
+  the saved activation (zero where the clamp was hit), as the official CUDA kernel does;
+- on the CPU the passes run on channels-last tensors, where the depthwise kernels are faster.
+
+Trainable filters (a filter that requires grad), other dtypes and non-CPU devices take the reference.
+"""
 
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
-from stylegan.ops._dispatch import check_impl
+from stylegan.ops._dispatch import resolve_impl
 from stylegan.ops.bias_act import bias_act
-from stylegan.ops.upfirdn2d import Padding, upfirdn2d
+from stylegan.ops.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
 
 
 def filtered_lrelu(
@@ -23,7 +40,7 @@ def filtered_lrelu(
     slope: float = 0.2,  # leaky ReLU slope for negative inputs
     clamp: float | None = None,  # clamp the scaled activation to [-clamp, clamp]; None = no clamping
     flip_filter: bool = False,  # False: convolution with fu and fd, True: correlation
-    impl: str = "auto",  # 'auto' or 'ref'
+    impl: str = "auto",  # 'auto', 'ref' or 'fast' (see stylegan.ops._dispatch)
 ) -> torch.Tensor:
     """Add b; upsample by `up` through fu (gain up**2); leaky ReLU times gain; clamp; fd, keep every `down`-th.
 
@@ -31,8 +48,26 @@ def filtered_lrelu(
     decimation. Output size per axis: (in * up + pad_before + pad_after - (fu_taps - 1) - (fd_taps - 1)
     + down - 1) // down.
     """
-    impl = check_impl(impl)  # 'auto': the resampling takes upfirdn2d's fast path where it has one
-    return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter, impl)
+    chosen = resolve_impl(impl)
+    _check_arguments(x, b, up, down, gain, slope, clamp)
+    if chosen == "fast":
+        plan = _plan(x, fu, fd, up, down, padding)
+        if plan is not None and not _filters_need_grad(fu, fd):
+            return _FusedFilteredLReLU.apply(
+                x, b, fu, fd, plan, float(gain), float(slope), clamp, flip_filter
+            )
+    return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+
+
+def _check_arguments(x, b, up, down, gain, slope, clamp) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[1]):
+        raise ValueError(f"bias of shape {list(b.shape)} does not match the {x.shape[1]} channels of x")
+    if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
+        raise ValueError(f"up and down must be positive integers, not {up!r} and {down!r}")
+    if not gain > 0 or not slope >= 0 or (clamp is not None and not clamp >= 0):
+        raise ValueError(f"need gain > 0, slope >= 0 and clamp None or >= 0; got {gain}, {slope}, {clamp}")
 
 
 def _filtered_lrelu_ref(
@@ -47,18 +82,207 @@ def _filtered_lrelu_ref(
     slope: float,
     clamp: float | None,
     flip_filter: bool,
-    impl: str = "ref",
+    impl: str = "ref",  # of the upfirdn2d calls
 ) -> torch.Tensor:
-    if x.ndim != 4:
-        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
-    if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[1]):
-        raise ValueError(f"bias of shape {list(b.shape)} does not match the {x.shape[1]} channels of x")
-    if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
-        raise ValueError(f"up and down must be positive integers, not {up!r} and {down!r}")
-    if not gain > 0 or not slope >= 0 or (clamp is not None and not clamp >= 0):
-        raise ValueError(f"need gain > 0, slope >= 0 and clamp None or >= 0; got {gain}, {slope}, {clamp}")
-
+    _check_arguments(x, b, up, down, gain, slope, clamp)
     x = bias_act(x, b)
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter, impl=impl)
     x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
     return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl=impl)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The fast path
+
+
+def _filters_need_grad(*filters: torch.Tensor | None) -> bool:
+    """The fused node differentiates x and b only; trainable filters take the reference."""
+    return torch.is_grad_enabled() and any(f is not None and f.requires_grad for f in filters)
+
+
+class _Axis:
+    """Index bookkeeping of one axis: which inputs to keep, and how the upsampled signal is padded or cropped.
+
+    The transposed convolution of the kept inputs x[first : last + 1] gives samples t[0 : length] of the full
+    convolution of the zero-inserted signal, shifted by first * up. The upsampled, padded signal of the
+    definition is t[start : start + size], zero where that runs outside t.
+    """
+
+    def __init__(self, n: int, up: int, up_taps: int, down: int, down_taps: int, pad0: int, pad1: int):
+        self.size = n * up + pad0 + pad1 - up_taps + 1  # samples seen by the nonlinearity
+        self.out = (self.size - down_taps + down) // down
+        shift = up_taps - 1 - pad0  # where sample 0 of the padded signal sits in the full convolution
+        # Input j reaches full-convolution samples j * up ... j * up + up_taps - 1.
+        self.first = max(0, -((up_taps - 1 - shift) // up))
+        self.last = min(n - 1, (shift + self.size - 1) // up)
+        self.before, self.after = self.first, n - 1 - self.last  # inputs dropped at each end
+        self.length = (self.last - self.first) * up + up_taps
+        self.start = shift - self.first * up
+        self.ok = self.size >= down_taps and self.out >= 1 and self.last >= self.first
+
+    def pad(self) -> tuple[int, int]:
+        """F.pad amounts that turn t into the padded signal (negative values crop)."""
+        return -self.start, self.start + self.size - self.length
+
+
+class _Plan:
+    def __init__(self, up: int, down: int, x_axis: _Axis, y_axis: _Axis):
+        self.up, self.down, self.x, self.y = up, down, x_axis, y_axis
+
+
+def _plan(x, fu, fd, up, down, padding) -> _Plan | None:
+    """The index plan of the fast path, or None where the reference should run (and raise, if it must)."""
+    # The CPU part of the fast-ops work; other devices keep the reference until they have been measured there.
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or x.numel() == 0:
+        return None
+    for f in (fu, fd):
+        if f is not None and (f.ndim not in (1, 2) or f.numel() == 0):
+            return None
+    px0, px1, py0, py1 = parse_padding(padding)
+    (uw, uh), (dw, dh) = filter_size(fu), filter_size(fd)
+    x_axis = _Axis(x.shape[3], up, uw, down, dw, px0, px1)
+    y_axis = _Axis(x.shape[2], up, uh, down, dh, py0, py1)
+    if not (x_axis.ok and y_axis.ok):
+        return None
+    return _Plan(up, down, x_axis, y_axis)
+
+
+Pass = tuple[torch.Tensor, bool, bool]  # a [C, 1, kh, kw] kernel, and whether it resamples along y and x
+
+
+def _depthwise_weights(
+    f: torch.Tensor | None, channels: int, gain: float, flip: bool, x: torch.Tensor
+) -> list:
+    """The passes of a filter on x's device and dtype: two for a separable filter, one for a 2-D filter, a 1x1
+    gain for no filter (none at all when that gain is 1)."""
+    if f is None:
+        if gain == 1:
+            return []
+        return [(torch.full([channels, 1, 1, 1], gain, dtype=x.dtype, device=x.device), True, True)]
+    # The gain goes into the taps while they are still float32, as in the reference.
+    f = f.to(x.device) * gain ** (f.ndim / 2)
+    if flip:
+        f = f.flip(list(range(f.ndim)))
+    f = f.to(x.dtype)
+    layout = _layout(x)
+    if f.ndim == 2:
+        return [(f.expand(channels, 1, *f.shape).contiguous(memory_format=layout), True, True)]
+    taps = f.shape[0]
+    return [(f.reshape(1, 1, 1, taps).expand(channels, 1, 1, taps).contiguous(memory_format=layout), False, True),
+            (f.reshape(1, 1, taps, 1).expand(channels, 1, taps, 1).contiguous(memory_format=layout), True, False)]  # fmt: skip
+
+
+def _strides(along_y: bool, along_x: bool, factor: int) -> tuple[int, int]:
+    return factor if along_y else 1, factor if along_x else 1
+
+
+# On the CPU the depthwise (transposed) convolutions run measurably faster on channels-last tensors; the
+# conversions are made at the low input and output resolution only.
+CHANNELS_LAST_ON_CPU = True
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    use = CHANNELS_LAST_ON_CPU and x.device.type == "cpu"
+    return torch.channels_last if use else torch.contiguous_format
+
+
+class _FusedFilteredLReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, b, fu, fd, plan: _Plan, gain, slope, clamp, flip_filter):
+        channels = x.shape[1]
+        layout = _layout(x)
+        px, py = plan.x, plan.y
+        if px.before or px.after or py.before or py.after:
+            x = x[:, :, py.first : py.last + 1, px.first : px.last + 1]
+        if b is not None:
+            x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+        x = x.contiguous(memory_format=layout)
+        # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
+        # the downsampling taps without it. The output gain of the activation moves into the downsampling.
+        up_weights = _depthwise_weights(fu, channels, plan.up**2, flip_filter, x)
+        down_weights = _depthwise_weights(fd, channels, gain, not flip_filter, x)
+        if b is None and not up_weights:
+            x = x.clone()  # the activation runs in place and must not write to the caller's x
+        t = _upsample(x, up_weights, plan.up)
+        (x0, x1), (y0, y1) = px.pad(), py.pad()
+        if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
+            y = t[:, :, -y0 : t.shape[2] + y1, -x0 : t.shape[3] + x1]
+        else:
+            y = F.pad(t, [x0, x1, y0, y1])
+        if slope != 1:
+            F.leaky_relu_(y, slope)
+        limit = None if clamp is None else clamp / gain
+        if limit is not None:
+            y.clamp_(-limit, limit)
+        out = _downsample(y, down_weights, plan.down).contiguous()
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            ctx.save_for_backward(y)
+            ctx.up_weights, ctx.down_weights = up_weights, down_weights
+            ctx.plan, ctx.slope, ctx.limit, ctx.has_bias = plan, slope, limit, b is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        plan = ctx.plan
+        px, py = plan.x, plan.y
+        grad_out = grad_out.contiguous(memory_format=_layout(grad_out))
+        grad = _downsample_adjoint(grad_out, ctx.down_weights, plan.down, py.size, px.size)
+        # The derivative of the activation from its saved output: 1 or slope by the sign (the gain sits in the
+        # downsampling taps), 0 where the clamp was hit.
+        multiplier = None
+        if ctx.slope != 1:
+            multiplier = (y > 0).to(y.dtype).mul_(1 - ctx.slope).add_(ctx.slope)
+        if ctx.limit is not None:
+            hit = y.abs() >= ctx.limit
+            multiplier = (~hit).to(y.dtype) if multiplier is None else multiplier.masked_fill_(hit, 0)
+        if multiplier is not None:
+            grad = grad * multiplier
+        (x0, x1), (y0, y1) = px.pad(), py.pad()
+        grad = F.pad(grad, [-x0, -x1, -y0, -y1])  # the adjoint of padding is cropping and vice versa
+        grad = _upsample_adjoint(grad, ctx.up_weights, plan.up)
+        if px.before or px.after or py.before or py.after:
+            grad = F.pad(grad, [px.before, px.after, py.before, py.after])
+        grad = grad.contiguous()
+        grad_b = grad.sum([0, 2, 3]) if ctx.has_bias and ctx.needs_input_grad[1] else None
+        grad_x = grad if ctx.needs_input_grad[0] else None
+        return grad_x, grad_b, None, None, None, None, None, None, None
+
+
+def _upsample(x: torch.Tensor, passes: list[Pass], up: int) -> torch.Tensor:
+    for weight, along_y, along_x in passes:
+        x = F.conv_transpose2d(x, weight, stride=_strides(along_y, along_x, up), groups=x.shape[1])
+    return x
+
+
+def _upsample_adjoint(grad: torch.Tensor, passes: list[Pass], up: int) -> torch.Tensor:
+    for weight, along_y, along_x in reversed(passes):
+        grad = F.conv2d(grad, weight, stride=_strides(along_y, along_x, up), groups=grad.shape[1])
+    return grad
+
+
+def _downsample(y: torch.Tensor, passes: list[Pass], down: int) -> torch.Tensor:
+    if not passes:
+        return y[:, :, ::down, ::down] if down > 1 else y
+    for weight, along_y, along_x in passes:
+        y = F.conv2d(y, weight, stride=_strides(along_y, along_x, down), groups=y.shape[1])
+    return y
+
+
+def _downsample_adjoint(grad: torch.Tensor, passes: list[Pass], down: int, height: int, width: int):
+    """Gradient of _downsample with respect to its [N, C, height, width] input."""
+    if not passes:
+        if down == 1:
+            return grad
+        full = grad.new_zeros([*grad.shape[:2], height, width])
+        full[:, :, ::down, ::down] = grad
+        return full
+    sizes = [(height, width)]  # the input size of each pass
+    for weight, along_y, along_x in passes[:-1]:
+        sh, sw = _strides(along_y, along_x, down)
+        h, w = sizes[-1]
+        sizes.append(((h - weight.shape[2]) // sh + 1, (w - weight.shape[3]) // sw + 1))
+    for (weight, along_y, along_x), (h, w) in zip(reversed(passes), reversed(sizes), strict=True):
+        grad = F.conv_transpose2d(grad, weight, stride=_strides(along_y, along_x, down), groups=grad.shape[1])
+        grad = F.pad(grad, [0, w - grad.shape[3], 0, h - grad.shape[2]])  # samples that no output read
+    return grad

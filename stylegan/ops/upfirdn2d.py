@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from stylegan.ops._dispatch import check_impl
+from stylegan.ops._dispatch import resolve_impl
 
 Factor = int | Sequence[int]  # one value for both axes, or [x, y]
 Padding = int | Sequence[int]  # p, [px, py] or [x_before, x_after, y_before, y_after]
@@ -107,14 +107,13 @@ def upfirdn2d(
     padding: Padding = 0,  # zeros added to the upsampled signal; negative values crop
     flip_filter: bool = False,  # False: convolution with f, True: correlation
     gain: float = 1,  # overall scale of the output
-    impl: str = "auto",  # 'auto' or 'ref'
+    impl: str = "auto",  # 'auto', 'ref' or 'fast' (see stylegan.ops._dispatch)
 ) -> torch.Tensor:
     """Insert up-1 zeros after each sample, pad, filter (keeping only fully covered outputs), decimate.
 
     Output size per axis: (in * up + pad_before + pad_after - (taps - 1) + down - 1) // down.
     """
-    chosen = check_impl(impl)
-    if chosen == "auto" and _fits_matmul(x, f, up, padding):
+    if resolve_impl(impl) == "fast" and _fits_matmul(x, f, up, padding):
         return _upfirdn2d_matmul(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 

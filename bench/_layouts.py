@@ -1,0 +1,39 @@
+"""The generator layouts the fast-ops benchmarks measure: two 128-channel ones at 64x64 and a 256-channel one
+at 32x32, built from the presets with a narrower channel_max (a StyleGAN-XL small-dataset layout, StyleGAN3-T)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from stylegan.networks import presets
+from stylegan.networks.generator import Generator
+
+LAYOUTS = {
+    "stylegan-xl 64x64 c128": ("stylegan-xl-small-64", dict(channel_max=128)),
+    "stylegan3-t 64x64 c128": ("stylegan3-t-64", dict(channel_max=128)),
+    "stylegan-xl 32x32 c256": ("stylegan-xl-small-32", dict(channel_max=256)),
+}
+
+
+def layout_config(name: str) -> dict:
+    base, layout = LAYOUTS[name]
+    if base == "stylegan3-t-64":
+        preset = dataclasses.replace(presets.PRESETS["stylegan3-t-1024"], img_resolution=64)
+    else:
+        preset = presets.PRESETS[base]
+    preset = dataclasses.replace(preset, layout={**preset.layout, **layout})
+    # preset_config reads the table by name; register the variant for the call only.
+    key = f"_bench_{base}"
+    presets.PRESETS[key] = preset
+    try:
+        return presets.preset_config(key)
+    finally:
+        del presets.PRESETS[key]
+
+
+def layout_generator(name: str, seed: int = 0) -> Generator:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Generator(**layout_config(name)).eval()
