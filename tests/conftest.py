@@ -4,7 +4,7 @@ cannot leak into another module."""
 
 import pytest
 import torch
-from tiny import tiny_generator
+from tiny import make_zip, tiny_generator
 
 import stylegan
 
@@ -32,3 +32,9 @@ def model(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     G = tiny_generator("stylegan-xl", c_dim=len(CLASS_NAMES))
     return str(stylegan.save(G, path, class_names=CLASS_NAMES))
+
+
+@pytest.fixture(scope="module")
+def data16(tmp_path_factory):
+    """A labelled 16x16 training zip: three classes of four images whose colour follows the class."""
+    return make_zip(tmp_path_factory.mktemp("data") / "data16.zip", 16)

@@ -6,7 +6,7 @@ import PIL.Image
 import pytest
 import torch
 from click.testing import CliRunner
-from tiny import tiny_generator
+from tiny import drawn, tiny_generator
 
 import stylegan
 from stylegan.images import to_uint8
@@ -40,10 +40,7 @@ def _ok(*arguments):
 
 
 def _expected(path, seeds, classes, psi=1.0, cutoff=None):
-    G = stylegan.load(path)
-    with torch.no_grad():
-        ws = map_to_w(G, z_from_seeds(seeds, G.z_dim), one_hot(classes, G.c_dim), psi, cutoff)
-        return to_uint8(synthesize(G, ws)), ws
+    return drawn(stylegan.load(path), seeds, classes, psi, cutoff)
 
 
 def _png(path):

@@ -177,7 +177,7 @@ def test_path_length_penalty_tracks_its_mean_and_reaches_the_generator():
 
 
 def test_class_embeddings_are_per_class_means_of_pooled_features(tmp_path):
-    from tests.test_training import make_zip
+    from tiny import make_zip
 
     data = make_zip(tmp_path / "data.zip", resolution=16, classes=3, per_class=4, empty_class=True)
     from training.dataset import ImageDataset

@@ -8,7 +8,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from tiny import tiny_generator
+from tiny import drawn, tiny_generator
 
 import stylegan
 from stylegan.images import to_uint8
@@ -16,10 +16,6 @@ from stylegan.latent import (
     Endpoint,
     class_from_seed,
     keyframe_path,
-    map_to_w,
-    one_hot,
-    synthesize,
-    z_from_seeds,
 )
 from stylegan.video import VideoWriter, path_frames
 from stylegan.view import (
@@ -45,8 +41,7 @@ def renderer():
 
 def _cli_image(G, seed, class_index, psi=1.0, cutoff=None):
     """What `stylegan generate` draws for these numbers."""
-    ws = map_to_w(G, z_from_seeds([seed], G.z_dim), one_hot([class_index], G.c_dim), psi, cutoff)
-    return to_uint8(synthesize(G, ws))[0]
+    return drawn(G, [seed], [class_index], psi, cutoff)[0][0]
 
 
 def _render(renderer, model, **args) -> RenderResult:

@@ -6,42 +6,20 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import pytest
 import safetensors.torch
 import torch
 from click.testing import CliRunner
+from tiny import make_zip
 
 import stylegan
 from stylegan.errors import StyleGANError
 from stylegan_cli import main
 from training.loop import STATE_FILE, Trainer, TrainingDivergedError
 from training.options import TrainingOptions
-
-
-def make_zip(
-    path: Path, resolution: int, classes: int = 3, per_class: int = 4, empty_class: bool = False
-) -> Path:
-    """Images whose colour depends on the class, labelled in dataset.json."""
-    rng = np.random.default_rng(resolution)
-    labels = []
-    with zipfile.ZipFile(path, "w") as archive:
-        for k in range(classes):
-            for i in range(per_class):
-                pixels = (rng.random((resolution, resolution, 3)) * 60 + k * 90).astype(np.uint8)
-                buffer = BytesIO()
-                PIL.Image.fromarray(pixels).save(buffer, format="PNG")
-                name = f"{k}-{i}.png"
-                archive.writestr(name, buffer.getvalue())
-                labels.append([name, k])
-        names = [f"class{k}" for k in range(classes + int(empty_class))]
-        archive.writestr("dataset.json", json.dumps({"labels": labels, "class_names": names}))
-    return path
 
 
 def tiny_options(data: Path, outdir: Path, **overrides) -> TrainingOptions:
@@ -69,11 +47,6 @@ def tiny_options(data: Path, outdir: Path, **overrides) -> TrainingOptions:
     )
     options.update(overrides)
     return TrainingOptions(**options)
-
-
-@pytest.fixture(scope="module")
-def data16(tmp_path_factory):
-    return make_zip(tmp_path_factory.mktemp("data") / "data16.zip", 16)
 
 
 @pytest.fixture(scope="module")

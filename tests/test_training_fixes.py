@@ -13,8 +13,8 @@ import pytest
 import scipy.linalg
 import torch
 from click.testing import CliRunner
-from test_training import make_zip, tiny_options
-from tiny import tiny_generator
+from test_training import tiny_options
+from tiny import make_zip, tiny_generator
 
 import stylegan
 import training.fid
@@ -26,11 +26,6 @@ from training.loop import STATE_FILE, Trainer
 from training.reporting import latest_snapshot
 
 QUIET = dict(log=lambda _line: None)
-
-
-@pytest.fixture(scope="module")
-def data16(tmp_path_factory):
-    return make_zip(tmp_path_factory.mktemp("data") / "data16.zip", 16)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import click
 import pytest
 import torch
 from click.testing import CliRunner
-from test_training import make_zip, tiny_options
+from test_training import tiny_options
+from tiny import make_zip
 
 from stylegan.errors import StyleGANError
 from stylegan.networks.specs import stem_specs

@@ -8,11 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_generator
+from tiny import drawn, tiny_generator
 
 from stylegan.errors import StyleGANError
-from stylegan.images import to_uint8
-from stylegan.latent import map_to_w, one_hot, style_mix, synthesize, z_from_seeds
+from stylegan.latent import style_mix
 from stylegan.view import (
     InterpolationEnd,
     InversionJob,
@@ -29,8 +28,8 @@ def G(G):  # noqa: N802 (the conventional name of a generator)
 
 
 def _image(G, seed, class_index, psi=1.0):
-    ws = map_to_w(G, z_from_seeds([seed], G.z_dim), one_hot([class_index], G.c_dim), psi, None)
-    return ws, to_uint8(synthesize(G, ws))[0]
+    images, ws = drawn(G, [seed], [class_index], psi)
+    return ws, images[0]
 
 
 def test_render_view_draws_a_seed_as_the_command_line_does(G):

@@ -55,3 +55,38 @@ def latents(G: Generator, n: int = 2, seed: int = 0) -> tuple[torch.Tensor, torc
     if G.c_dim:
         c[torch.arange(n), torch.arange(n) % G.c_dim] = 1
     return z, c
+
+
+def drawn(G: Generator, seeds: list[int], classes: list[int], psi: float = 1.0, cutoff: int | None = None):
+    """What `stylegan generate` draws for these seeds and classes: (uint8 images [N, H, W, C], ws)."""
+    from stylegan.images import to_uint8
+    from stylegan.latent import map_to_w, one_hot, synthesize, z_from_seeds
+
+    with torch.no_grad():
+        ws = map_to_w(G, z_from_seeds(seeds, G.z_dim), one_hot(classes, G.c_dim), psi, cutoff)
+        return to_uint8(synthesize(G, ws)), ws
+
+
+def make_zip(path, resolution: int, classes: int = 3, per_class: int = 4, empty_class: bool = False):
+    """A training zip of images whose colour depends on the class, labelled in dataset.json."""
+    import json
+    import zipfile
+    from io import BytesIO
+
+    import numpy as np
+    import PIL.Image
+
+    rng = np.random.default_rng(resolution)
+    labels = []
+    with zipfile.ZipFile(path, "w") as archive:
+        for k in range(classes):
+            for i in range(per_class):
+                pixels = (rng.random((resolution, resolution, 3)) * 60 + k * 90).astype(np.uint8)
+                buffer = BytesIO()
+                PIL.Image.fromarray(pixels).save(buffer, format="PNG")
+                name = f"{k}-{i}.png"
+                archive.writestr(name, buffer.getvalue())
+                labels.append([name, k])
+        names = [f"class{k}" for k in range(classes + int(empty_class))]
+        archive.writestr("dataset.json", json.dumps({"labels": labels, "class_names": names}))
+    return path
