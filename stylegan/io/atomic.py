@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylegan.errors import StyleGANError
+from stylegan.io.untrusted import escape
 
 
 def _current_umask() -> int:
@@ -34,7 +35,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent
         )
     except OSError as error:
-        raise StyleGANError(f"{path}: cannot write there ({error.strerror or error})") from None
+        raise StyleGANError(
+            f"{escape(str(path), 300)}: cannot write there ({escape(error.strerror or str(error))})"
+        ) from None
     os.close(handle)
     tmp_path = Path(tmp_name)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; the result gets the usual permissions
