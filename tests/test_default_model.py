@@ -14,7 +14,7 @@ import stylegan
 from stylegan.io.loading import BUNDLED_MODELS
 from training.dataset import ImageDataset
 from training.emoji import DEFAULT_EMOJI_TEST, DEFAULT_FONT, DEFAULT_SUBGROUPS, make_emoji_dataset
-from training.quality import evaluate_quality, quality_features
+from training.quality import evaluate_quality, quality_features, real_features
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MODELS["default"].is_file(), reason="no bundled default model")
 needs_font = pytest.mark.skipif(
@@ -44,6 +44,11 @@ def features():
     return quality_features()
 
 
+@pytest.fixture(scope="module")
+def real(features, emoji32):
+    return real_features(features, emoji32)
+
+
 def test_default_loads_as_float32_with_its_classes_and_model_card(default_model):
     G = default_model
     assert (G.img_resolution, G.c_dim) == (32, len(DEFAULT_SUBGROUPS))
@@ -56,8 +61,8 @@ def test_default_loads_as_float32_with_its_classes_and_model_card(default_model)
 
 
 @needs_font
-def test_the_default_model_draws_the_class_it_is_asked_for(default_model, emoji32, features):
-    report = evaluate_quality(default_model, emoji32, SAMPLES_PER_CLASS, seed=1, features=features)
+def test_the_default_model_draws_the_class_it_is_asked_for(default_model, emoji32, features, real):
+    report = evaluate_quality(default_model, emoji32, SAMPLES_PER_CLASS, seed=1, features=features, real=real)
     assert report.classifier_real_accuracy >= 0.7  # the classifier itself tells the classes apart
     assert report.class_accuracy >= MIN_CLASS_ACCURACY
     assert report.min_class_diversity >= 0.5  # every class varies at least half as much as its real images
@@ -65,9 +70,11 @@ def test_the_default_model_draws_the_class_it_is_asked_for(default_model, emoji3
 
 
 @needs_font
-def test_a_random_generator_of_the_same_layout_fails_the_same_measure(default_model, emoji32, features):
+def test_a_random_generator_of_the_same_layout_fails_the_same_measure(default_model, emoji32, features, real):
     torch.manual_seed(0)
     random_G = stylegan.Generator(**default_model.config).eval()
-    report = evaluate_quality(random_G, emoji32, SAMPLES_PER_CLASS, seed=1, features=features)
+    report = evaluate_quality(
+        random_G, emoji32, 10, seed=1, features=features, real=real
+    )  # it only has to fail
     assert report.class_accuracy < 0.25
     assert report.frechet_distance > report.frechet_distance_real_halves * 2.5

@@ -41,6 +41,13 @@ class QualityReport:
         }
 
 
+def real_features(features: PooledFeatures, dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pooled features, class indices) of every real image: what evaluate_quality measures against, worth
+    computing once when several generators are measured on the same data."""
+    images, labels = real_images(dataset)
+    return embed(features, images), labels
+
+
 def real_images(dataset: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image of the dataset (mirrored copies left out) in [-1, 1], with its class index."""
     count = len(dataset.image_names)
@@ -139,11 +146,11 @@ def evaluate_quality(
     samples_per_class: int = 50,
     seed: int = 0,
     features: PooledFeatures | None = None,  # from quality_features(); made here when not given
+    real: tuple[torch.Tensor, torch.Tensor] | None = None,  # real_features(); made here when not given
 ) -> QualityReport:
     """The three measures of the module docstring for G on `dataset` (conditional, the classes of G)."""
     features = features or quality_features(G.device)
-    images, labels = real_images(dataset)
-    real = embed(features, images)
+    real, labels = real or real_features(features, dataset)
     train, held_out = halves(labels)
     classifier = LinearClassifier(real[train], labels[train], dataset.c_dim)
     fake_labels = torch.arange(dataset.c_dim).repeat_interleave(samples_per_class)
