@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from imgui_bundle import imgui
 
+from gui_utils.layout import fit_label
 from stylegan.errors import StyleGANError
 from stylegan.images import save_image
 from stylegan.video import VideoWriter
@@ -109,14 +110,17 @@ class CaptureWidget:
             self.export = None
         if not show:
             return
+        fit_label("folder")
         _, self.folder = imgui.input_text("folder", self.folder)
         if imgui.button("Save image"):
             self.save_image()
         imgui.same_line()
         if imgui.button("Save screenshot"):
             self.screenshot_pending = True
+        fit_label("frames per transition")
         _, self.frames_per_transition = imgui.input_int("frames per transition", self.frames_per_transition)
         self.frames_per_transition = max(self.frames_per_transition, 1)
+        fit_label("fps")
         _, self.fps = imgui.input_int("fps", self.fps)
         self.fps = max(self.fps, 1)
         _, self.loop = imgui.checkbox("Loop", self.loop)

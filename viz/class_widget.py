@@ -7,6 +7,8 @@ import time
 import numpy as np
 from imgui_bundle import imgui
 
+from gui_utils.layout import width_leaving
+
 MAX_MATCHES = 12
 
 
@@ -48,6 +50,7 @@ class ClassWidget:
         if changed:
             args.class_index = None if seed_class else 0
         if args.class_index is not None:
+            imgui.set_next_item_width(width_leaving("Random", items=1, item_width=90))
             changed, value = imgui.slider_int("##class", args.class_index, 0, c_dim - 1)
             if changed:
                 args.class_index = value
