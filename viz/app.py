@@ -22,6 +22,7 @@ from imgui_bundle import imgui
 
 from gui_utils.image_view import ImageView
 from gui_utils.imgui_window import ImguiWindow
+from gui_utils.layout import error_text
 from gui_utils.texture import Texture
 from stylegan.errors import StyleGANError
 from stylegan.io.loading import MODEL_SUFFIXES
@@ -40,7 +41,6 @@ SETTLE_FRAMES = 3  # frames drawn after each wake-up: imgui needs a frame or two
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 LATENT_SUFFIXES = (".npz",)
 ERROR_BACKGROUND = (0.4, 0.05, 0.05, 0.9)  # the strip an error is written on, over the image area
-ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class Visualizer(ImguiWindow):
@@ -178,9 +178,7 @@ class Visualizer(ImguiWindow):
         else:
             self.panel_errors.pop(title, None)
         if expanded and title in self.panel_errors:
-            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
-            imgui.text_wrapped(f"This panel failed: {self.panel_errors[title]}")
-            imgui.pop_style_color()
+            error_text(f"This panel failed: {self.panel_errors[title]}")
 
     def note_item(self, name: str) -> None:
         """Remember where the last control was drawn (screen rectangle), by a name of the panel's choosing:

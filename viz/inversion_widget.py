@@ -8,13 +8,13 @@ from pathlib import Path
 
 from imgui_bundle import imgui
 
+from gui_utils.layout import error_text
 from stylegan.errors import StyleGANError
 from stylegan.inversion import save_latent
 from stylegan.view import InversionJob
 from viz.settings import data_folder
 
 SPACES = ["w", "w+"]
-ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class InversionWidget:
@@ -99,9 +99,7 @@ class InversionWidget:
                 for note in report.notes:
                     imgui.text_wrapped(note)
         if self.error:
-            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
-            imgui.text_wrapped(self.error)
-            imgui.pop_style_color()
+            error_text(self.error)
         if self.message:
             imgui.text_wrapped(self.message)
         if self.result is not None:

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 from imgui_bundle import imgui
 
+from gui_utils.layout import error_text, path_field
 from stylegan.errors import StyleGANError
 from stylegan.inversion import load_latent
 from stylegan.latent import SEED_GRID_ROW
 
 DRAG_PIXELS_PER_SEED = 100
-ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class LatentWidget:
@@ -91,22 +91,16 @@ class LatentWidget:
         imgui.same_line()
         _, self.snap = imgui.checkbox("Snap to seeds", self.snap)
         _, self.speed = imgui.slider_float("seeds/s", self.speed, 0.01, 5.0)
-        imgui.push_item_width(-70)
-        entered, self.latent_path = imgui.input_text(
-            "##latent", self.latent_path, imgui.InputTextFlags_.enter_returns_true
+        self.latent_path, submitted = path_field(
+            "##latent", self.latent_path, "Open##latent", lambda: self.viz.note_item("latent path")
         )
-        self.viz.note_item("latent path")
-        imgui.pop_item_width()
-        imgui.same_line()
-        if imgui.button("Open##latent") or entered:
+        self.viz.note_item("latent open")
+        if submitted:
             if self.latent_path.strip():
                 self.open_latent(self.latent_path.strip())
             else:
                 self.latent_error = "type the path of a latent .npz (or drop one on the window)"
-        self.viz.note_item("latent open")
         if self.latent_error:
-            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
-            imgui.text_wrapped(self.latent_error)
-            imgui.pop_style_color()
+            error_text(self.latent_error)
         elif self.latent_message:
             imgui.text_wrapped(self.latent_message)

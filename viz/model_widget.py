@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 from imgui_bundle import imgui
 
+from gui_utils.layout import error_text, path_field
 from stylegan.io.loading import MODEL_SUFFIXES
 from stylegan.view import DEFAULT_MODEL
 
 MAX_RECENT = 10
-ERROR_TEXT = (1.0, 0.45, 0.4, 1.0)
 
 
 class ModelWidget:
@@ -65,14 +65,10 @@ class ModelWidget:
         if not show:
             return
         args, info = self.viz.args, self.viz.model_info
-        imgui.push_item_width(-70)
-        changed, self.path_text = imgui.input_text(
-            "##path", self.path_text, imgui.InputTextFlags_.enter_returns_true
+        self.path_text, submitted = path_field(
+            "##path", self.path_text, after_field=lambda: self.viz.note_item("model path")
         )
-        self.viz.note_item("model path")
-        imgui.pop_item_width()
-        imgui.same_line()
-        if imgui.button("Open") or changed:
+        if submitted:
             self.open(self.path_text.strip())
         if imgui.button("Recent..."):
             imgui.open_popup("recent")
@@ -91,9 +87,7 @@ class ModelWidget:
         if imgui.button("Default"):
             self.open(DEFAULT_MODEL)
         if self.error:
-            imgui.push_style_color(imgui.Col_.text, ERROR_TEXT)
-            imgui.text_wrapped(self.error)  # wrapped to the panel: model errors name long paths
-            imgui.pop_style_color()
+            error_text(self.error)
         elif info is not None:
             imgui.text(f"{info.architecture}, {info.resolution}x{info.resolution}, num_ws {info.num_ws}")
             classes = f"{info.c_dim} classes" if info.c_dim else "unconditional"
