@@ -25,6 +25,7 @@ from stylegan.errors import StyleGANError
 from stylegan.images import to_uint8
 from stylegan.inversion import INVERSION_SPACES
 from stylegan.io.atomic import atomic_path
+from stylegan.io.untrusted import ContentError, escape, excerpt, parse_json
 from stylegan.latent import (
     INTERPOLATION_SPACES,
     MAX_SEED,
@@ -203,7 +204,7 @@ def check_view(G: Generator, args: ViewArgs) -> None:
                 f"{name}: this latent has shape {list(np.shape(value))}; the model takes [{G.num_ws}, {G.w_dim}]"
             )
     if args.layer is not None and args.layer not in {row.name for row in G.layers()}:
-        raise StyleGANError(f"layer: this model has no layer called {_excerpt(args.layer)}")
+        raise StyleGANError(f"layer: this model has no layer called {excerpt(args.layer)}")
 
 
 def view_ws(G: Generator, args: ViewArgs, ws_of: SeedWs = seed_ws) -> torch.Tensor:
@@ -258,7 +259,7 @@ class _LayerCapture:
     def __init__(self, G, name: str):
         modules = dict(G.synthesis.named_modules())
         if name not in modules or not name:
-            raise StyleGANError(f"layer: this model has no layer called {_excerpt(name)}")
+            raise StyleGANError(f"layer: this model has no layer called {excerpt(name)}")
         self.output: torch.Tensor | None = None
         self._handle = modules[name].register_forward_hook(self._keep)
 
@@ -328,16 +329,15 @@ def load_session(path: str | Path) -> tuple[ViewArgs, dict]:
     try:
         if path.stat().st_size > MAX_SESSION_BYTES:
             raise StyleGANError(f"{path}: {path.stat().st_size:,} bytes is too big for a session file")
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = parse_json(path.read_text(encoding="utf-8"), str(path), MAX_JSON_DEPTH)
     except FileNotFoundError:
         raise StyleGANError(f"{path}: no such session file") from None
-    except RecursionError:
-        raise StyleGANError(f"{path}: not a session file (nested too deeply)") from None
+    except ContentError as error:  # not JSON, nested too deeply, NaN or huge numbers
+        raise StyleGANError(f"not a session file: {error}") from None
     except (OSError, ValueError) as error:
-        raise StyleGANError(f"{path}: not a session file ({_excerpt(str(error))})") from None
+        raise StyleGANError(f"{path}: not a session file ({escape(str(error))})") from None
     if not isinstance(state, dict) or state.get("format") != SESSION_FORMAT or state.get("version") != 1:
         raise StyleGANError(f"{path}: not a session file saved by the visualizer (format {SESSION_FORMAT} 1)")
-    _check_depth(state, path)
     try:
         args = ViewArgs.from_json(state.get("args", {}), "args")
         panels = _decode(state.get("panels") or {})
@@ -402,7 +402,7 @@ def _decode_dataclass(cls, data: Any, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(str(key) for key in data if key not in names)
     if unknown:
-        shown = ", ".join(_excerpt(key) for key in unknown[:5])
+        shown = ", ".join(excerpt(key) for key in unknown[:5])
         raise StyleGANError(f"{where}: unknown settings {shown} (a session from a newer version?)")
     values = {}
     for name, value in data.items():
@@ -454,22 +454,11 @@ def _checked_scalar(label: str, kinds: list[str], value):
             if len(value) > 4096:
                 raise StyleGANError(f"{label}: {len(value):,} characters is too long")
             return value
-    raise StyleGANError(f"{label}: expected {' or '.join(kinds)}, not {_excerpt(repr(value))}")
+    raise StyleGANError(f"{label}: expected {' or '.join(kinds)}, not {excerpt(value)}")
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _check_depth(value: Any, path: Path, depth: int = 0) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise StyleGANError(f"{path}: not a session file (nested more than {MAX_JSON_DEPTH} levels)")
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_depth(item, path, depth + 1)
-    elif isinstance(value, list) and value and isinstance(value[0], list | dict):
-        for item in value:
-            _check_depth(item, path, depth + 1)
 
 
 def _get(instance, dotted: str):
@@ -486,14 +475,7 @@ def _in_range(name: str, value, low, high) -> None:
 
 def _choice(name: str, value: str, choices) -> None:
     if value not in choices:
-        raise StyleGANError(f"{name}: {_excerpt(value)} is not one of {', '.join(choices)}")
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    """A bounded, printable quote of text that came from a file."""
-    text = str(text)
-    shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text[:limit])
-    return repr(shown + ("..." if len(text) > limit else ""))
+        raise StyleGANError(f"{name}: {excerpt(value)} is not one of {', '.join(choices)}")
 
 
 def _endpoint(G, end: InterpolationEnd) -> Endpoint:
