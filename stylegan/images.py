@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,26 +11,53 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.io.atomic import atomic_path
+from stylegan.io.untrusted import escape
+
+MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel photo; the generator needs at most 1024 x 1024
+MAX_DECODED_BYTES = 256 << 20  # what decoding one image may allocate
 
 
 def open_image(source: str | Path | bytes, name: str | None = None):
     """A decoded PIL image with its EXIF orientation applied, from a path or a file's bytes; a StyleGANError
-    naming the file (`name`, default the path) when there is none or it cannot be read."""
+    naming the file (`name`, default the path) when there is none or it cannot be read.
+
+    The size the file states is checked before any pixel is decoded (a 0.5 MB PNG can state 13000 x 13000), and
+    float images must hold finite values."""
     import PIL.Image
     import PIL.ImageOps
 
     name = name or str(source)
     try:
-        with PIL.Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+        with warnings.catch_warnings():  # Pillow's own, higher limit warns; ours below refuses
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            opened = PIL.Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        with opened:
+            _check_decoded_size(opened, name)
             image = PIL.ImageOps.exif_transpose(opened)
             image.load()
     except FileNotFoundError:
         raise StyleGANError(f"{name}: no such image") from None
     except IsADirectoryError:
         raise StyleGANError(f"{name}: is a directory, not an image") from None
-    except (OSError, ValueError, PIL.Image.DecompressionBombError) as error:
-        raise StyleGANError(f"{name}: not an image this program can read ({error})") from None
+    except PIL.Image.DecompressionBombError:
+        raise StyleGANError(f"{name}: states a size too large to decode here; scale it down first") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise StyleGANError(f"{name}: not an image this program can read ({escape(str(error))})") from None
+    if image.mode == "F" and not np.isfinite(np.asarray(image)).all():
+        raise StyleGANError(f"{name}: holds NaN or infinite pixel values")
     return image
+
+
+def _check_decoded_size(image, name: str) -> None:
+    width, height = image.size
+    pixels = width * height
+    bytes_per_band = 4 if image.mode in ("F", "I") else 2 if image.mode.startswith("I;16") else 1
+    decoded = pixels * len(image.getbands()) * bytes_per_band
+    if pixels > MAX_IMAGE_PIXELS or decoded > MAX_DECODED_BYTES:
+        raise StyleGANError(
+            f"{name}: a {width} x {height} image is too large to decode here (at most "
+            f"{MAX_IMAGE_PIXELS:,} pixels and {MAX_DECODED_BYTES >> 20} MiB); scale it down first"
+        )
 
 
 def has_transparency(image) -> bool:

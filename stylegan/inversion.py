@@ -20,6 +20,7 @@ import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.images import has_transparency, open_image
+from stylegan.io.archive import read_npz
 from stylegan.io.atomic import atomic_path
 from stylegan.latent import one_hot, resolve_class
 from stylegan.networks.generator import Generator
@@ -36,6 +37,7 @@ INITIAL_W_NOISE = 0.05
 W_NOISE_RAMP = 0.75
 LR_RAMPUP = 0.05
 LR_RAMPDOWN = 0.25
+BOX_REDUCIBLE_MODES = ("L", "RGB", "I", "F", "CMYK", "YCbCr")  # no alpha, which a box filter would smear
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -50,11 +52,15 @@ def load_target(path: str | Path, resolution: int, channels: int = 3) -> torch.T
     """
     import PIL.Image
 
-    planes = _float_planes(open_image(Path(path)))  # [C, H, W] in [0, 1]
-    height, width = planes.shape[1:]
+    image = open_image(Path(path))
+    width, height = image.size
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    planes = planes[:, top : top + side, left : left + side]
+    image = image.crop((left, top, left + side, top + side))
+    factor = side // (4 * resolution)
+    if factor >= 2 and image.mode in BOX_REDUCIBLE_MODES:  # a photo far larger than the model: shrink it
+        image = image.reduce(factor)  # before it becomes 12 bytes of float per pixel
+    planes = _float_planes(image)  # [C, H, W] in [0, 1]
     resized = [
         np.asarray(PIL.Image.fromarray(plane, mode="F").resize((resolution, resolution), PIL.Image.LANCZOS))
         for plane in planes
@@ -65,6 +71,16 @@ def load_target(path: str | Path, resolution: int, channels: int = 3) -> torch.T
     elif channels == 3 and pixels.shape[0] == 1:
         pixels = pixels.repeat(3, axis=0)
     return torch.from_numpy(pixels.astype(np.float32) * 2 - 1).unsqueeze(0)
+
+
+def checked_target(G: Generator, target: torch.Tensor) -> torch.Tensor:
+    """The target [1, C, H, W] on G's device, once its shape fits G and its values are finite."""
+    expected = (G.img_channels, G.img_resolution, G.img_resolution)
+    if target.ndim != 4 or target.shape[0] != 1 or tuple(target.shape[1:]) != expected:
+        raise StyleGANError(f"the target is {list(target.shape)}, the generator draws {[1, *expected]}")
+    if not torch.isfinite(target).all():
+        raise StyleGANError("the target image holds NaN or infinite values")
+    return target.to(G.device)
 
 
 def _float_planes(image) -> np.ndarray:
@@ -188,12 +204,7 @@ class Projector:
             raise StyleGANError("the number of steps must be at least 1")
         device = G.device
         self.G = copy.deepcopy(G).eval().requires_grad_(False)  # StyleGAN2 noise maps are optimised in place
-        self.target = target.to(device)
-        if self.target.shape[1:] != (G.img_channels, G.img_resolution, G.img_resolution):
-            raise StyleGANError(
-                f"the target is {list(self.target.shape[1:])}, the generator draws "
-                f"{[G.img_channels, G.img_resolution, G.img_resolution]}"
-            )
+        self.target = checked_target(G, target)
         self.loss = loss
         self.class_index = class_index
         self.space = space
@@ -301,7 +312,7 @@ class PivotalTuner:
         self.original = copy.deepcopy(G).eval().requires_grad_(False)
         self.G = copy.deepcopy(G).eval().requires_grad_(True)
         self.pivot = pivot.detach().to(G.device)
-        self.target = target.to(self.pivot.device)
+        self.target = checked_target(G, target)
         self.loss = loss
         self.num_steps = num_steps
         self.pixel_weight = pixel_weight
@@ -477,17 +488,41 @@ def save_latent(path: str | Path, ws: torch.Tensor | np.ndarray, class_index: in
 
 def load_latent(path: str | Path, G: Generator) -> tuple[torch.Tensor, int | None]:
     """(ws [1, num_ws, w_dim], class or None) from a .npz written by `save_latent` or the official projectors
-    (`w` of shape [1, num_ws, w_dim], [1, 1, w_dim] or [1, w_dim])."""
+    (`w` of shape [1, num_ws, w_dim], [1, 1, w_dim] or [1, w_dim]).
+
+    Only the `w` and `class` members are read, each bounded by the size this model's latent can have, and
+    checked: float values, all finite, a shape that fits the model, a class index within its classes."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            w = data["w"]
-            class_index = int(data["class"]) if "class" in data else -1
-    except FileNotFoundError:
-        raise StyleGANError(f"{path}: no such latent file") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise StyleGANError(f"{path}: not a latent .npz with a `w` array ({error})") from None
-    w = torch.from_numpy(np.asarray(w, dtype=np.float32)).reshape(-1, G.w_dim)
-    if w.shape[0] not in (1, G.num_ws):
-        raise StyleGANError(f"{path}: holds {w.shape[0]} ws; this model takes {G.num_ws} (or 1)")
-    return w.expand(G.num_ws, -1).unsqueeze(0).clone(), (None if class_index < 0 else class_index)
+    arrays = read_npz(path, {"w": G.num_ws * G.w_dim * 8, "class": 8}, "latent")
+    w = arrays.get("w")
+    if w is None:
+        raise StyleGANError(f"{path}: not a latent .npz: it has no `w` array")
+    if w.dtype.kind != "f":
+        raise StyleGANError(f"{path}: `w` holds {w.dtype} values, not floats")
+    if w.ndim == 0 or w.shape[-1] != G.w_dim or w.size // G.w_dim not in (1, G.num_ws):
+        raise StyleGANError(
+            f"{path}: `w` is {list(w.shape)}; this model takes [1, {G.num_ws}, {G.w_dim}] (or one w of {G.w_dim})"
+        )
+    if not np.isfinite(w).all():
+        raise StyleGANError(f"{path}: `w` holds NaN or infinite values")
+    class_index = _latent_class(arrays.get("class"), path, G.c_dim)
+    w = torch.from_numpy(w.astype(np.float32)).reshape(-1, G.w_dim)
+    return w.expand(G.num_ws, -1).unsqueeze(0).clone(), class_index
+
+
+def _latent_class(value: np.ndarray | None, path: Path, c_dim: int) -> int | None:
+    """A latent file's class member: absent or -1 is none, else an integer index of one of the model's classes."""
+    if value is None:
+        return None
+    if value.dtype.kind not in "iu" or value.size != 1:
+        raise StyleGANError(f"{path}: `class` must be one integer, got {value.dtype} {list(value.shape)}")
+    index = int(value.reshape(-1)[0])
+    if index == -1:
+        return None
+    if not c_dim or not 0 <= index < c_dim:
+        raise StyleGANError(
+            f"{path}: class {index} is not one of this model's {c_dim} classes"
+            if c_dim
+            else f"{path}: names class {index}, but this model has no classes"
+        )
+    return index

@@ -20,12 +20,14 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
+from stylegan.io.archive import read_npy
 from stylegan.networks.generator import Generator
 from stylegan.networks.layers import NOISE_MODES
 
 MAX_SEED = 2**32 - 1  # numpy.random.RandomState takes seeds in [0, 2**32)
 EASINGS = ("linear", "cubic")
 INTERPOLATION_SPACES = ("w", "z")
+MAX_CENTROIDS = 1_000_000  # the official ImageNet release has 10 per class, 10,000 in all
 
 # ---------------------------------------------------------------------------------------------------------------
 # Lists of integers: seeds, classes, layers
@@ -204,16 +206,19 @@ def load_centroids(path: str | Path, w_dim: int, device: str | torch.device = "c
     """A .npy of W centroids [K, w_dim], as the official ImageNet release has, or as `stylegan centroids` writes."""
     path = Path(path)
     try:
-        array = np.load(path, allow_pickle=False)
+        with path.open("rb") as stream:
+            array = read_npy(stream, path.stat().st_size, str(path), MAX_CENTROIDS * w_dim * 8)
     except FileNotFoundError:
         raise StyleGANError(f"{path}: no such centroids file") from None
-    except (OSError, ValueError) as error:
-        raise StyleGANError(f"{path}: not a .npy array of centroids ({error})") from None
+    except OSError as error:
+        raise StyleGANError(f"{path}: cannot be read ({error})") from None
     if array.ndim != 2 or array.shape[1] != w_dim or array.shape[0] == 0 or array.dtype.kind != "f":
         raise StyleGANError(
             f"{path}: centroids must be a float array [K, {w_dim}] for this model, got {array.dtype} {list(array.shape)}"
         )
-    return torch.from_numpy(array).to(device=device, dtype=torch.float32)
+    if not np.isfinite(array).all():
+        raise StyleGANError(f"{path}: the centroids hold NaN or infinite values")
+    return torch.from_numpy(array.copy()).to(device=device, dtype=torch.float32)
 
 
 def compute_centroids(

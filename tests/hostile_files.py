@@ -734,11 +734,53 @@ def _status_bytes(field: str) -> int:
     return 0
 
 
+def _read_model(path: Path) -> str:
+    import stylegan
+
+    stylegan.load(path)
+    return "model"
+
+
+def _read_target(path: Path) -> str:
+    from hostile_inputs import TARGET_RESOLUTION
+
+    from stylegan.inversion import load_target
+
+    load_target(path, TARGET_RESOLUTION)
+    return "image"
+
+
+def _read_latent(path: Path) -> str:
+    from types import SimpleNamespace
+
+    from hostile_inputs import LATENT_SHAPE
+
+    from stylegan.inversion import load_latent
+
+    load_latent(path, SimpleNamespace(**LATENT_SHAPE))
+    return "latent"
+
+
+def _read_dataset(path: Path) -> str:
+    """What training does with a dataset before and while it trains: open it, read every image and label."""
+    from training.dataset import ImageDataset
+
+    data = ImageDataset(path)
+    data.check()
+    for index in range(len(data)):
+        data.label(index)
+    return "dataset"
+
+
+# How each mode reads a file ("info" and "retained" are handled in _run_one).
+READERS = {"load": _read_model, "retained": _read_model, "target": _read_target, "latent": _read_latent,
+           "dataset": _read_dataset}  # fmt: skip
+
+
 def _run_one(path: Path, mode: str) -> dict:
     """Child side: load `path` once, in this process, and say what happened."""
     import tracemalloc
 
-    import stylegan
     from stylegan.errors import StyleGANError
 
     result: dict = {}
@@ -768,8 +810,7 @@ def _run_one(path: Path, mode: str) -> dict:
         baseline = limit_memory()
         started = time.process_time()
         try:
-            stylegan.load(path)
-            result["outcome"] = "model"
+            result["outcome"] = READERS[mode](path)
         except StyleGANError as error:
             result["outcome"] = "StyleGANError"
             result["message"] = str(error)[:300]
@@ -794,7 +835,7 @@ def _measure_worker(folder: Path, names: list[str]) -> None:
     import stylegan  # noqa: F401 (imported before the first case is timed)
     import stylegan_cli  # noqa: F401
 
-    cases = {case.name: case for case in CASES}
+    cases = {case.name: case for case in all_cases()}
     for name in names:
         case = cases[name]
         (folder / "progress").write_text(json.dumps(dict(name=name, started=time.time())))
@@ -803,10 +844,24 @@ def _measure_worker(folder: Path, names: list[str]) -> None:
             f.write(json.dumps(dict(case=name, **result)) + "\n")
 
 
-def measure(only: list[str] | None = None, timeout: float = 120) -> list[dict]:
-    """Every case (or those named in `only`, by case or class), each loaded once; a worker process runs them in
-    turn and is restarted after a crash or after a case that takes longer than `timeout` seconds."""
-    cases = [case for case in CASES if not only or case.name in only or case.group in only]
+def all_cases() -> list[Case]:
+    """The model files here and the other inputs of tests/hostile_inputs.py."""
+    from hostile_inputs import INPUT_CASES
+
+    return CASES + INPUT_CASES
+
+
+def measure(
+    only: list[str] | None = None, timeout: float = 120, cases: list[Case] | None = None
+) -> list[dict]:
+    """Every case of `cases` (default: the model files; with `only`, any case named there by case or class),
+    each read once; a worker process runs them in turn and is restarted after a crash or after a case that
+    takes longer than `timeout` seconds."""
+    cases = [
+        case
+        for case in (cases or (all_cases() if only else CASES))
+        if not only or case.name in only or case.group in only
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=f"{ROOT}{os.pathsep}{TESTS}")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -262,9 +262,9 @@ def test_the_saved_latent_reproduces_the_reconstruction(G, target, tmp_path):
     )  # the official projector's [1, 1, C]
     assert torch.equal(load_latent(tmp_path / "official.npz", G)[0], ws)
     np.savez(tmp_path / "bad.npz", w=np.zeros([3, G.w_dim], dtype=np.float32))
-    with pytest.raises(StyleGANError, match="holds 3 ws"):
+    with pytest.raises(StyleGANError, match=r"`w` is \[3, "):
         load_latent(tmp_path / "bad.npz", G)
-    with pytest.raises(StyleGANError, match="no such latent"):
+    with pytest.raises(StyleGANError, match="no such latent file"):
         load_latent(tmp_path / "none.npz", G)
 
 

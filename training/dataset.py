@@ -7,7 +7,6 @@ and a zip is opened separately in each DataLoader worker.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -16,10 +15,21 @@ import numpy as np
 import torch
 
 from stylegan.errors import StyleGANError
-from stylegan.images import has_transparency, open_image
+from stylegan.images import MAX_DECODED_BYTES, has_transparency, open_image
+from stylegan.io.archive import read_member
+from stylegan.io.untrusted import (
+    MAX_CLASSES,
+    MAX_JSON_CHARS,
+    ContentError,
+    check_class_names,
+    escape,
+    excerpt,
+    parse_json,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 LABELS_FILE = "dataset.json"
+MAX_MEMBER_BYTES = MAX_DECODED_BYTES  # of one image file: encoded, it is smaller than decoded
 
 
 class ImageSource:
@@ -48,10 +58,14 @@ class ImageSource:
             self._zip_pid = os.getpid()
         return self._zip
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int = MAX_MEMBER_BYTES) -> bytes:
+        """The bytes of one file, refused (before reading) when its size passes `limit`."""
         if self.is_zip:
-            return self._open_zip().read(name)
-        return (self.path / name).read_bytes()
+            return read_member(self._open_zip(), name, limit, str(self.path))
+        path = self.path / name
+        if path.stat().st_size > limit:
+            raise StyleGANError(f"{path}: is {path.stat().st_size:,} bytes (at most {limit:,} are read)")
+        return path.read_bytes()
 
     def __getstate__(self) -> dict:  # a zip handle cannot cross into a worker process: each opens its own
         return {**self.__dict__, "_zip": None}
@@ -59,20 +73,51 @@ class ImageSource:
 
 def read_labels(source: ImageSource, names: list[str]) -> tuple[dict[str, int] | None, list[str] | None]:
     """({image name: class}, class names) from the source's dataset.json, else from class subfolders (when every
-    image sits in one); (None, None) for unlabelled images."""
+    image sits in one); (None, None) for unlabelled images. Labels are class indices below the class count
+    (of `class_names` where it is given)."""
     if LABELS_FILE in source.names:
+        where = f"{source.path}/{LABELS_FILE}"
         try:
-            meta = json.loads(source.read(LABELS_FILE))
-            table = {name: int(np.asarray(label).reshape(-1)[0]) for name, label in meta.get("labels") or []}
-        except (ValueError, TypeError, AttributeError) as error:
-            raise StyleGANError(f"{source.path}/{LABELS_FILE}: not a valid labels file ({error})") from None
-        return (table or None), meta.get("class_names")
+            meta = parse_json(source.read(LABELS_FILE, MAX_JSON_CHARS).decode("utf-8"), LABELS_FILE)
+            if type(meta) is not dict:
+                raise ContentError(f"holds {excerpt(meta)}, not a JSON object")
+            class_names = None if meta.get("class_names") is None else check_class_names(meta["class_names"])
+            table = _label_table(meta.get("labels"), MAX_CLASSES if class_names is None else len(class_names))
+        except UnicodeDecodeError:
+            raise StyleGANError(f"{where}: is not UTF-8 text") from None
+        except ContentError as error:
+            raise StyleGANError(f"{where}: not a valid labels file ({error})") from None
+        return (table or None), class_names
     parts = [PurePosixPath(name).parts for name in names]
     if names and all(len(p) == 2 for p in parts):
-        class_names = sorted({p[0] for p in parts})
+        try:
+            class_names = check_class_names(sorted({p[0] for p in parts}))
+        except ContentError as error:
+            raise StyleGANError(f"{source.path}: its class folders cannot name classes ({error})") from None
         index = {name: i for i, name in enumerate(class_names)}
         return {name: index[p[0]] for name, p in zip(names, parts, strict=True)}, class_names
     return None, None
+
+
+def _label_table(labels, class_count: int) -> dict[str, int]:
+    """{image name: class} from dataset.json's `labels`: [[name, class], ...], a class being an integer index
+    (or a list holding one, as the official dataset tool writes it) below `class_count`."""
+    if labels is None:
+        return {}
+    if type(labels) is not list:
+        raise ContentError(f"labels is {excerpt(labels)}, not a list of [image, class] pairs")
+    table = {}
+    for entry in labels:
+        if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str:
+            raise ContentError(f"the label entry {excerpt(entry)} is not an [image, class] pair")
+        name, label = entry
+        label = label[0] if type(label) is list and len(label) == 1 else label
+        if type(label) is not int or not 0 <= label < class_count:
+            raise ContentError(
+                f"the label of {escape(name, 80)} is {excerpt(label)}, not a class index from 0 to {class_count - 1}"
+            )
+        table[name] = label
+    return table
 
 
 def to_rgb_on_white(image):

@@ -48,18 +48,16 @@ class LatentWidget:
             self.latent_error = "open a model first: a latent belongs to the model it was made with"
             return False
         try:
-            # load_latent needs only the latent's shape on this model
-            ws, class_index = load_latent(path, SimpleNamespace(num_ws=info.num_ws, w_dim=info.w_dim))
+            # load_latent needs only the latent's shape and the class count of this model
+            shape = SimpleNamespace(num_ws=info.num_ws, w_dim=info.w_dim, c_dim=info.c_dim)
+            ws, class_index = load_latent(path, shape)
         except StyleGANError as error:
             self.latent_error = str(error)
-            return False
-        except RuntimeError:  # its w does not divide into this model's w_dim
-            self.latent_error = f"{path}: this latent was made with another model (w_dim is not {info.w_dim})"
             return False
         args = self.viz.args
         args.latent_ws = ws[0].numpy()
         args.interp_enabled = False
-        if class_index is not None and info.c_dim and class_index < info.c_dim:
+        if class_index is not None:
             args.class_index = class_index
         self.latent_message = f"showing {Path(path).name}" + (
             f" (class {class_index})" if class_index is not None else ""

@@ -25,6 +25,7 @@ from stylegan.io.untrusted import (
     BYTES_SLACK,
     MAX_NDIM,
     ContentError,
+    check_class_names,
     escape,
     excerpt,
     parse_json,
@@ -168,9 +169,8 @@ def read_header(path: str | Path) -> dict:
 
 def _check_known_metadata(metadata: dict[str, Any]) -> None:
     """The entries that the library, the CLI and the GUI read must have the types they expect."""
-    names = metadata.get("class_names")
-    if names is not None and (type(names) is not list or not all(type(name) is str for name in names)):
-        raise ContentError(f"class_names is {excerpt(names)}, not a list of names")
+    if metadata.get("class_names") is not None:
+        check_class_names(metadata["class_names"])
     for key in ("source", "source_format", "official_class"):
         if key in metadata and type(metadata[key]) is not str:
             raise ContentError(f"{key} is {excerpt(metadata[key])}, not text")

@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import re
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,9 @@ MAX_KEY_NODES = (
 )
 MAX_JSON_DEPTH = 32  # nesting of the JSON a checkpoint holds (its config needs 4 levels)
 MAX_JSON_CHARS = 64 << 20  # of one JSON document in a checkpoint's header
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,841
+MAX_CLASS_NAME_CHARS = 200
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder shown text
 EXCERPT_CHARS = 80  # of file content quoted in one message
 
 
@@ -281,3 +285,20 @@ def parse_json(text: Any, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         return json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_small_int)
     except ValueError as error:  # json.JSONDecodeError is one; its message holds positions, not file text
         raise ContentError(f"{what} is not valid JSON ({escape(str(error), 120)})") from None
+
+
+def check_class_names(names: Any) -> list[str]:
+    """`names` when it is a list of at most MAX_CLASSES printable names of 1 to MAX_CLASS_NAME_CHARS characters
+    (they end up in window labels, file metadata and terminal output); else ContentError."""
+    if type(names) is not list or not all(type(name) is str for name in names):
+        raise ContentError(f"class_names is {excerpt(names)}, not a list of names")
+    if len(names) > MAX_CLASSES:
+        raise LimitError(f"class_names lists {len(names):,} classes (at most {MAX_CLASSES:,})")
+    for index, name in enumerate(names):
+        if not 0 < len(name) <= MAX_CLASS_NAME_CHARS:
+            raise ContentError(
+                f"class name {index} has {len(name):,} characters (1 to {MAX_CLASS_NAME_CHARS})"
+            )
+        if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in BIDI_CONTROLS for char in name):
+            raise ContentError(f"class name {index} ({escape(name, 60)}) holds control characters")
+    return names
