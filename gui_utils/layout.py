@@ -5,6 +5,13 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 
+def as_label(text: str, key: str | int) -> str:
+    """An item label that shows `text` (a file or class name, not ours to choose) and is identified by `key`.
+    Dear ImGui reads "##" in a label as the start of a hidden ID (and "###" as an ID override), so `text` has
+    its "##" broken up, and two items of the same text stay two items."""
+    return f"{text.replace('##', '# #')}##{key}"
+
+
 def fit_label(label: str) -> None:
     """Make the next item as wide as the panel allows with its label still shown in full."""
     visible = label.split("##")[0]

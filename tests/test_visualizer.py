@@ -175,6 +175,30 @@ def test_the_window_shows_the_generators_image_and_class_search_picks_a_class(ap
     np.testing.assert_array_equal(_image_on_screen(app, app.frame(read_back=True)), expected)
 
 
+def test_class_names_are_shown_as_text_not_read_as_imgui_ids(display, tmp_path, monkeypatch):
+    """ "###" in a label is an ID override for Dear ImGui: two classes named "a###x" and "b###x" would be one item,
+    and the second could never be picked."""
+    monkeypatch.setenv("STYLEGAN_STUDIO_DATA", str(tmp_path / "data"))
+    from gui_utils.layout import as_label
+    from viz.app import Visualizer
+    from viz.settings import Settings
+
+    names = ["a###x", "b###x", "c##hidden", "d", "e"]
+    G = tiny_generator("stylegan-xl", c_dim=5)
+    path = str(stylegan.save(G, tmp_path / "named.safetensors", class_names=names))
+    app = Visualizer([path], threaded=True, settings=Settings(tmp_path / "s.json"), width=1200, height=800)
+    try:
+        _settle(app)
+        _only(app, "Model", "Class")
+        _click(app, "class search")
+        _type(app, "#")
+        _click(app, "class match 1")
+        assert app.args.class_index == 1
+    finally:
+        app.close()
+    assert as_label("c##hidden", 2) == "c# #hidden##2"
+
+
 def test_every_panel_drives_the_renderer(app):
     base = _settle(app).image
     args = app.args

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from imgui_bundle import imgui
 
-from gui_utils.layout import width_leaving
+from gui_utils.layout import as_label, width_leaving
 
 MAX_MATCHES = 12
 
@@ -72,7 +72,7 @@ class ClassWidget:
             if self.search:
                 matches = [i for i, name in enumerate(names) if self.search.lower() in name.lower()]
                 for index in matches[:MAX_MATCHES]:
-                    if imgui.selectable(f"{index}: {names[index]}", False)[0]:
+                    if imgui.selectable(as_label(f"{index}: {names[index]}", f"class{index}"), False)[0]:
                         args.class_index = index
                         self.search = ""
                     self.viz.note_item(f"class match {index}")
