@@ -285,3 +285,31 @@ def test_a_cancelled_export_leaves_no_file(renderer, model, tmp_path):
     export.join(timeout=60)
     assert export.finished and export.cancelled and export.done < export.total
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_a_render_worker_that_dies_is_restarted_with_a_message(model):
+    from viz.async_renderer import AsyncRenderer
+
+    class Dying(Renderer):
+        deaths = 1
+
+        def render(self, args):
+            if Dying.deaths:
+                Dying.deaths -= 1
+                raise SystemExit("worker killed")  # escapes Renderer.render's own error handling
+            return super().render(args)
+
+    worker = AsyncRenderer(Dying(), threaded=True)
+    try:
+        worker.set_args(ViewArgs(model=model, seed_x=1.0))
+        worker._thread.join(timeout=30)
+        assert not worker._thread.is_alive()
+        message = worker.result()
+        assert message.image is None and "render worker stopped (SystemExit: worker killed)" in message.error
+        assert worker.restarts == 1 and worker._thread.is_alive()
+        worker.set_args(ViewArgs(model=model, seed_x=1.0))
+        assert worker.result_ready.wait(timeout=60)
+        result = worker.result()
+        assert result.error is None and result.image is not None
+    finally:
+        worker.close()

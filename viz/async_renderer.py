@@ -31,9 +31,26 @@ class AsyncRenderer:
         self._closed = False
         self.result_ready = threading.Event()  # set while a finished result waits to be taken
         self._thread = None
+        self._death: str | None = None  # why the last worker stopped, until a result says so
+        self.restarts = 0
         if threaded:
-            self._thread = threading.Thread(target=self._work, name="renderer", daemon=True)
-            self._thread.start()
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="renderer", daemon=True)
+        self._thread.start()
+
+    def _revive(self) -> None:
+        """Start a new worker if the last one died (with the lock held); the next result carries the message."""
+        if self._closed or self._thread is None or self._thread.is_alive():
+            return
+        self.restarts += 1
+        why = self._death or "it stopped"
+        self._death = None
+        self._busy = False
+        self._result = RenderResult(error=f"the render worker stopped ({why}) and was restarted")
+        self.result_ready.set()
+        self._start_worker()
 
     def set_args(self, args: ViewArgs) -> None:
         args = copy.deepcopy(args)
@@ -41,12 +58,15 @@ class AsyncRenderer:
             self._result = self.renderer.render(args)
             return
         with self._lock:
+            self._revive()
             self._pending = args
             self._lock.notify()
 
     def result(self) -> RenderResult | None:
         """The newest finished result, or None if nothing new has finished since the last call."""
         with self._lock:
+            if self.threaded:
+                self._revive()
             result, self._result = self._result, None
             self.result_ready.clear()
         return result
@@ -64,6 +84,13 @@ class AsyncRenderer:
             self._thread.join(timeout=10)
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except BaseException as error:  # noqa: BLE001 (anything at all: the window restarts the worker)
+            with self._lock:
+                self._death = f"{type(error).__name__}: {error}"[:300]
+
+    def _serve(self) -> None:
         while True:
             with self._lock:
                 while self._pending is None and not self._closed:
