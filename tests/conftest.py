@@ -1,6 +1,13 @@
-"""Fixtures the test modules share: a tiny class-conditional generator and its checkpoint, and the `gpu` mark's
-skip on machines without CUDA. Each module gets its own instances (module scope), so a test that changes G
-cannot leak into another module."""
+"""Fixtures the test modules share: a tiny class-conditional generator and its checkpoint, a training zip, a
+virtual display for the window tests, and the `gpu` mark's skip on machines without CUDA. Each module gets its
+own instances (module scope), so a test that changes G cannot leak into another module."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,3 +45,40 @@ def model(tmp_path_factory) -> str:
 def data16(tmp_path_factory):
     """A labelled 16x16 training zip: three classes of four images whose colour follows the class."""
     return make_zip(tmp_path_factory.mktemp("data") / "data16.zip", 16)
+
+
+def _accepts_connections(path: str, seconds: float = 10.0) -> bool:
+    """Wait until the X server at this socket accepts connections (it starts a moment after the process)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(path)
+                return True
+            except OSError:
+                time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A virtual display for the module (CI has no screen); skips when neither a display nor Xvfb exists."""
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    if shutil.which("Xvfb") is None:
+        pytest.skip("needs a display or Xvfb")
+    number = next(n for n in range(100, 1000) if not Path(f"/tmp/.X{n}-lock").exists())
+    # -noreset: the server does not restart (refusing connections for a moment) each time the last window closes.
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp", "-noreset"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    if not _accepts_connections(f"/tmp/.X11-unix/X{number}"):
+        server.kill()
+        pytest.skip("Xvfb did not start")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        del os.environ["DISPLAY"]
+        server.terminate()
+        server.wait()

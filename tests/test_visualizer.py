@@ -2,10 +2,6 @@
 to the window (the callbacks GLFW calls), file drops, errors, settings."""
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,43 +13,6 @@ from tiny import tiny_generator
 import stylegan
 from stylegan.images import to_uint8
 from stylegan.latent import map_to_w, one_hot, synthesize, z_from_seeds
-
-
-def _accepts_connections(path: str, seconds: float = 10.0) -> bool:
-    """Wait until the X server at this socket accepts connections (it starts a moment after the process)."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        with socket.socket(socket.AF_UNIX) as probe:
-            try:
-                probe.connect(path)
-                return True
-            except OSError:
-                time.sleep(0.05)
-    return False
-
-
-@pytest.fixture(scope="module")
-def display():
-    """A virtual display for the module (CI has no screen); skips when neither a display nor Xvfb exists."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if shutil.which("Xvfb") is None:
-        pytest.skip("needs a display or Xvfb")
-    number = next(n for n in range(100, 1000) if not Path(f"/tmp/.X{n}-lock").exists())
-    # -noreset: the server does not restart (refusing connections for a moment) each time the last window closes.
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp", "-noreset"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    if not _accepts_connections(f"/tmp/.X11-unix/X{number}"):
-        server.kill()
-        pytest.skip("Xvfb did not start")
-    os.environ["DISPLAY"] = f":{number}"
-    try:
-        yield os.environ["DISPLAY"]
-    finally:
-        del os.environ["DISPLAY"]
-        server.terminate()
-        server.wait()
 
 
 @pytest.fixture(scope="module")
