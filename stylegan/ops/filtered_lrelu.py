@@ -19,10 +19,12 @@ Trainable filters (a filter that requires grad), other dtypes and non-CPU device
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from stylegan.ops import _dispatch
 from stylegan.ops._dispatch import resolve_impl
 from stylegan.ops.bias_act import bias_act
 from stylegan.ops.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
@@ -51,12 +53,23 @@ def filtered_lrelu(
     chosen = resolve_impl(impl)
     _check_arguments(x, b, up, down, gain, slope, clamp)
     if chosen == "fast":
+        args = (x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+        if _dispatch.wants_triton("filtered_lrelu", x, fu, fd):
+            return _dispatch.run_triton(
+                "filtered_lrelu", partial(_triton_filtered_lrelu, *args), partial(_filtered_lrelu_ref, *args)
+            )
         plan = _plan(x, fu, fd, up, down, padding)
         if plan is not None and not _filters_need_grad(fu, fd):
             return _FusedFilteredLReLU.apply(
                 x, b, fu, fd, plan, float(gain), float(slope), clamp, flip_filter
             )
     return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+
+
+def _triton_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter) -> torch.Tensor:
+    from stylegan.ops.triton.filtered_lrelu import filtered_lrelu as kernel  # imports triton, hence only here
+
+    return kernel(x, fu, fd, b, up, down, list(parse_padding(padding)), gain, slope, clamp, flip_filter)
 
 
 def _check_arguments(x, b, up, down, gain, slope, clamp) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
+from stylegan.ops import _dispatch
 from stylegan.ops._dispatch import resolve_impl
 
 Factor = int | Sequence[int]  # one value for both axes, or [x, y]
@@ -107,15 +109,28 @@ def upfirdn2d(
     padding: Padding = 0,  # zeros added to the upsampled signal; negative values crop
     flip_filter: bool = False,  # False: convolution with f, True: correlation
     gain: float = 1,  # overall scale of the output
-    impl: str = "auto",  # 'auto', 'ref' or 'fast' (see stylegan.ops._dispatch)
+    impl: str = "auto",  # 'auto', 'ref' or 'fast': Triton on CUDA (see stylegan.ops._dispatch)
 ) -> torch.Tensor:
     """Insert up-1 zeros after each sample, pad, filter (keeping only fully covered outputs), decimate.
 
     Output size per axis: (in * up + pad_before + pad_after - (taps - 1) + down - 1) // down.
     """
-    if resolve_impl(impl) == "fast" and _fits_matmul(x, f, up, padding):
-        return _upfirdn2d_matmul(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
-    return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    args = (x, f, up, down, padding, flip_filter, gain)
+    if resolve_impl(impl) == "fast":
+        if _dispatch.wants_triton("upfirdn2d", x, f):
+            parse_arguments(x, f, up, down, padding)  # the caller's errors come before any kernel
+            return _dispatch.run_triton(
+                "upfirdn2d", partial(_triton_upfirdn2d, *args), partial(_upfirdn2d_ref, *args)
+            )
+        if _fits_matmul(x, f, up, padding):
+            return _upfirdn2d_matmul(*args)
+    return _upfirdn2d_ref(*args)
+
+
+def _triton_upfirdn2d(*args) -> torch.Tensor:
+    from stylegan.ops.triton.upfirdn2d import upfirdn2d as kernel  # imports triton, hence only here
+
+    return kernel(*args)
 
 
 # Up to this many (upsampled) samples per axis, a dense resampling matrix beats the depthwise convolutions on a
@@ -178,6 +193,27 @@ def _upfirdn2d_matmul(
     return along_y @ (x @ along_x.t())
 
 
+def parse_arguments(
+    x: torch.Tensor, f: torch.Tensor | None, up: Factor, down: Factor, padding: Padding
+) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """(filter, (upx, upy), (downx, downy), (px0, px1, py0, py1)), a 1x1 filter for None; ValueError for bad ones."""
+    if x.ndim != 4:
+        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    fw, fh = filter_size(f)
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    px0, px1, py0, py1 = parse_padding(padding)
+    height, width = x.shape[2], x.shape[3]
+    if width * upx + px0 + px1 < fw or height * upy + py0 + py1 < fh:
+        raise ValueError(
+            f"the padded, upsampled input ({height * upy + py0 + py1}x{width * upx + px0 + px1}) "
+            f"is smaller than the {fh}x{fw} filter"
+        )
+    return f, (upx, upy), (downx, downy), (px0, px1, py0, py1)
+
+
 def _upfirdn2d_ref(
     x: torch.Tensor,
     f: torch.Tensor | None,
@@ -187,20 +223,9 @@ def _upfirdn2d_ref(
     flip_filter: bool,
     gain: float,
 ) -> torch.Tensor:
-    if x.ndim != 4:
-        raise ValueError(f"x must be [N, C, H, W], not shape {list(x.shape)}")
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    f, (upx, upy), (downx, downy), (px0, px1, py0, py1) = parse_arguments(x, f, up, down, padding)
     fw, fh = filter_size(f)
-    upx, upy = parse_scaling(up, "up")
-    downx, downy = parse_scaling(down, "down")
-    px0, px1, py0, py1 = parse_padding(padding)
     batch, channels, height, width = x.shape
-    if width * upx + px0 + px1 < fw or height * upy + py0 + py1 < fh:
-        raise ValueError(
-            f"the padded, upsampled input ({height * upy + py0 + py1}x{width * upx + px0 + px1}) "
-            f"is smaller than the {fh}x{fw} filter"
-        )
 
     # Zero insertion: give every sample a trailing block of zeros, then fold the blocks back into the image.
     if upx > 1 or upy > 1:
