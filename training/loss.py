@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from stylegan.networks.generator import Generator
+from stylegan.ops import conv2d_gradfix
 from stylegan.ops.upfirdn2d import filter2d
 from training.discriminator import ProjectedDiscriminator
 from training.feature_networks import IMAGENET_STATS, INPUT_SIZE, network_input
@@ -29,6 +30,7 @@ class LossOptions:
     pl_interval: int = 1  # it runs every this many steps, so its loss is scaled by it (StyleGAN2's gain)
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
+    pl_no_weight_grad: bool = True  # the path-length pass skips weight gradients (see below)
 
 
 def blur_sigma(options: LossOptions, cur_nimg: int) -> float:
@@ -118,14 +120,21 @@ class StyleGANXLLoss:
         return self.options.pl_weight > 0 and cur_nimg >= self.options.pl_start_kimg * 1e3
 
     def generator_path_length(self, z, c, generator=None) -> tuple[torch.Tensor, dict]:
-        """StyleGAN2's path-length penalty: |J^T y| for random image-space y should stay near its running mean."""
+        """StyleGAN2's path-length penalty: |J^T y| for random image-space y should stay near its running mean.
+
+        J^T y needs no gradient of a convolution weight, so with `pl_no_weight_grad` none is computed. The
+        modulated convolutions then run non-fused: fused, their per-sample weights carry the styles, and skipping
+        their gradient (as the official StyleGAN-XL does) leaves only the Fourier input's part of d/dws.
+        """
+        skip_weights = self.options.pl_no_weight_grad
         batch = max(z.shape[0] // self.options.pl_batch_shrink, 1)
         ws = self.G.mapping(z[:batch], c[:batch])
-        images = self.G.synthesis(ws)
+        images = self.G.synthesis(ws, fused_modconv=not skip_weights)
         draw_device = generator.device if generator is not None else images.device
         noise = torch.randn(images.shape, generator=generator, device=draw_device).to(images.device)
         noise = noise / math.sqrt(images.shape[2] * images.shape[3])
-        (grads,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+        with conv2d_gradfix.no_weight_gradients(skip_weights):
+            (grads,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
         lengths = grads.square().sum(2).mean(1).sqrt()
         mean = self.pl_mean.lerp(lengths.mean(), self.options.pl_decay)
         self.pl_mean.copy_(mean.detach())

@@ -17,6 +17,7 @@ from stylegan.networks.specs import (
     resampling_factors,
 )
 from stylegan.networks.summary import LayerRow
+from stylegan.ops import conv2d_gradfix
 from stylegan.ops.filtered_lrelu import filtered_lrelu
 
 
@@ -27,22 +28,38 @@ def modulated_conv2d(
     demodulate: bool = True,
     padding: int = 0,
     input_gain: torch.Tensor | None = None,  # [], [I] or [N, I]: per-input-channel scale
+    fused: bool = True,  # one grouped convolution with per-sample weights, else scale the activations
 ) -> torch.Tensor:
-    """Convolution whose weights are scaled per sample by `styles`, as one grouped convolution."""
+    """Convolution whose weights are scaled per sample by `styles`.
+
+    Fused, the scaled weights run as one grouped convolution. Otherwise the styles scale the activations before
+    one shared convolution and the demodulation scales its output: the same result up to rounding, with a
+    convolution weight that does not depend on w (what the path-length pass needs, see conv2d_gradfix).
+    """
     batch = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if demodulate:
         # Normalising first keeps fp16 in range; demodulation undoes the scale exactly.
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
-    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)  # [N, O, I, k, k]
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch, out_channels, 1, 1, 1)
-    if input_gain is not None:
-        w = w * input_gain.expand(batch, in_channels).reshape(batch, 1, in_channels, 1, 1)
+    if demodulate or fused:
+        w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)  # [N, O, I, k, k]
+    demod = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() if demodulate else None  # [N, O]
+    gain = None if input_gain is None else input_gain.expand(batch, in_channels)
+
+    if not fused:
+        scale = styles if gain is None else styles * gain
+        x = x * scale.to(x.dtype).reshape(batch, in_channels, 1, 1)
+        x = conv2d_gradfix.conv2d(x, weight.to(x.dtype), padding=padding)
+        return x if demod is None else x * demod.to(x.dtype).reshape(batch, out_channels, 1, 1)
+
+    if demod is not None:
+        w = w * demod.reshape(batch, out_channels, 1, 1, 1)
+    if gain is not None:
+        w = w * gain.reshape(batch, 1, in_channels, 1, 1)
     x = x.reshape(1, batch * in_channels, *x.shape[2:])
     w = w.reshape(batch * out_channels, in_channels, kh, kw)
-    x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding, groups=batch)
+    x = conv2d_gradfix.conv2d(x, w.to(x.dtype), padding=padding, groups=batch)
     return x.reshape(batch, out_channels, *x.shape[2:])
 
 
@@ -169,6 +186,7 @@ class SynthesisLayer(torch.nn.Module):
         noise_mode: str = "const",  # accepted for a uniform call across generator families; no noise here
         force_fp32: bool = False,
         update_emas: bool = False,
+        fused_modconv: bool = True,  # see modulated_conv2d
     ) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be 'random', 'const' or 'none', not {noise_mode!r}")
@@ -191,19 +209,23 @@ class SynthesisLayer(torch.nn.Module):
             demodulate=not self.is_torgb,
             padding=self.conv_kernel - 1,
             input_gain=input_gain,
+            fused=fused_modconv,
         )
-        return filtered_lrelu(
-            x,
-            fu=self.up_filter,
-            fd=self.down_filter,
-            b=self.bias.to(x.dtype),
-            up=self.up_factor,
-            down=self.down_factor,
-            padding=self.padding,
-            gain=1 if self.is_torgb else np.sqrt(2),
-            slope=1 if self.is_torgb else 0.2,
-            clamp=self.conv_clamp,
-        )
+        # The CPU's autocast (the bf16 preview) reaches the affine and the convolution only: the filters stay in
+        # the layer's dtype, where their fast path is and where bf16 would cost more than it saves.
+        with torch.autocast("cpu", enabled=False):
+            return filtered_lrelu(
+                x.to(dtype),
+                fu=self.up_filter,
+                fd=self.down_filter,
+                b=self.bias.to(dtype),
+                up=self.up_factor,
+                down=self.down_factor,
+                padding=self.padding,
+                gain=1 if self.is_torgb else np.sqrt(2),
+                slope=1 if self.is_torgb else 0.2,
+                clamp=self.conv_clamp,
+            )
 
     def extra_repr(self) -> str:
         s = self.spec
@@ -274,15 +296,26 @@ class SynthesisNetwork(torch.nn.Module):
         self.input.transform.copy_(matrix)
 
     def forward(
-        self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False, update_emas: bool = False
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+        update_emas: bool = False,
+        fused_modconv: bool = True,  # False: modulate activations, as StyleGAN2 trains (see modulated_conv2d)
     ) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.to(torch.float32).unbind(dim=1)
-        x = self.input(ws[0])
+        with torch.autocast("cpu", enabled=False):  # bf16 phases would visibly shift the Fourier features
+            x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:], strict=True):
             x = getattr(self, name)(
-                x, w, noise_mode=noise_mode, force_fp32=force_fp32, update_emas=update_emas
+                x,
+                w,
+                noise_mode=noise_mode,
+                force_fp32=force_fp32,
+                update_emas=update_emas,
+                fused_modconv=fused_modconv,
             )
         if self.output_scale != 1:
             x = x * self.output_scale
