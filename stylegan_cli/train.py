@@ -137,7 +137,13 @@ def train(superres: bool, resume: Path | None, **arguments):
 
     from training.loop import Trainer
 
-    trainer = Trainer(options, log=click.echo, resume=None if resume is None else str(resume))
+    context = click.get_current_context()
+    typed = [
+        name
+        for name in values
+        if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    trainer = Trainer(options, log=click.echo, resume=None if resume is None else str(resume), changed=typed)
     snapshot = trainer.run()
     if torch.distributed.is_initialized():
         # Under torchrun: left to interpreter exit, gloo's threads can abort the process after a finished run.

@@ -14,13 +14,14 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from stylegan.errors import StyleGANError
 from stylegan.images import from_uint8, make_grid, save_image, to_uint8
+from stylegan.io.atomic import remove_stale_temporaries
 from stylegan.io.checkpoint import load_checkpoint, save_checkpoint
 from stylegan.networks.generator import Generator
 from stylegan.networks.growth import freeze_stem, grow
@@ -38,6 +39,8 @@ from training.sampler import StepSampler, step_generator
 from training.snapshot import load_training_state, read_training_info, save_training_state
 
 STATE_FILE = "training-state.safetensors"
+# What a resumed run may change; the rest is the run's own.
+RESUME_CHANGEABLE = ("kimg", "outdir", "workers", "tick_kimg", "snap_ticks", "device")
 GUIDANCE_NETWORK = "deit_small_distilled_patch16_224"
 GUIDANCE_MIN_RESOLUTION = 32
 STEM_MIN_RESOLUTION = 16
@@ -125,7 +128,12 @@ class Trainer:
     """Set up from options (or a saved state), then `run()`."""
 
     def __init__(
-        self, options: TrainingOptions, log: Callable[[str], None] = print, resume: str | None = None
+        self,
+        options: TrainingOptions,
+        log: Callable[[str], None] = print,
+        resume: str | None = None,
+        changed: Iterable[str]
+        | None = None,  # on resume: the options the caller set (None: every changeable one)
     ):
         options.validate()  # made valid, but perhaps changed since
         self.rank = int(os.environ.get("RANK", "0"))
@@ -134,7 +142,10 @@ class Trainer:
         self.outdir = Path(options.outdir)
         state_path = self._resume_path(resume)
         if state_path is not None:
-            options = self._resumed_options(state_path, options)
+            options = self._resumed_options(state_path, options, changed)
+            if self.rank == 0:  # what a killed run was writing when it died
+                for path in remove_stale_temporaries(state_path.parent):
+                    self.log(f"removed {path.name}, left by an interrupted write")
         if options.fid_images and options.fid_network is None:
             options = dataclasses.replace(options, fid_network=default_fid_network())
         self.options = options
@@ -194,11 +205,14 @@ class Trainer:
             raise StyleGANError(f"{resume}: no training state to resume ({STATE_FILE})")
         return path
 
-    def _resumed_options(self, path: Path, given: TrainingOptions) -> TrainingOptions:
+    def _resumed_options(
+        self, path: Path, given: TrainingOptions, changed: Iterable[str] | None
+    ) -> TrainingOptions:
         """The run's own options; only the length, the output folder, the bookkeeping and the place of the data
-        (when the dataset moved: `_check_resumed_data` checks that it fits) may change."""
+        (when the dataset moved: `_check_resumed_data` checks that it fits) may change, and of those only the
+        ones in `changed` (all of them when it is None) are taken from `given`."""
         saved = TrainingOptions(**read_training_info(path)["options"])
-        changeable = ("kimg", "outdir", "workers", "tick_kimg", "snap_ticks", "device")
+        changeable = [name for name in RESUME_CHANGEABLE if changed is None or name in changed]
         options = dataclasses.replace(saved, **{name: getattr(given, name) for name in changeable})
         if given.data is not None and given.data != saved.data:
             self.log(f"reading the images from {given.data} (the run started on {saved.data})")
