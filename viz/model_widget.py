@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from imgui_bundle import imgui
 
-from gui_utils.layout import error_text, path_field
+from gui_utils.layout import as_label, error_text, path_field
 from stylegan.io.loading import MODEL_SUFFIXES
 from stylegan.view import DEFAULT_MODEL, cpu_has_bfloat16
 
@@ -76,8 +76,8 @@ class ModelWidget:
         if imgui.button("Recent..."):
             imgui.open_popup("recent")
         if imgui.begin_popup("recent"):
-            for model in self.recent + self.offered or ["(none yet)"]:
-                if imgui.selectable(model, False)[0] and model != "(none yet)":
+            for index, model in enumerate(self.recent + self.offered or ["(none yet)"]):
+                if imgui.selectable(as_label(model, f"recent{index}"), False)[0] and model != "(none yet)":
                     self.open(model)
             imgui.end_popup()
         imgui.same_line()
@@ -118,11 +118,14 @@ class ModelWidget:
             entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
         except OSError:
             entries = []
-        for entry in entries[:500]:
+        for index, entry in enumerate(entries[:500]):
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                if imgui.selectable(entry.name + "/", False)[0]:
+                if imgui.selectable(as_label(entry.name + "/", f"entry{index}"), False)[0]:
                     self.browse_folder = str(entry)
-            elif entry.suffix.lower() in MODEL_SUFFIXES and imgui.selectable(entry.name, False)[0]:
+            elif (
+                entry.suffix.lower() in MODEL_SUFFIXES
+                and imgui.selectable(as_label(entry.name, f"entry{index}"), False)[0]
+            ):
                 self.open(str(entry))
