@@ -16,7 +16,8 @@ import torch
 from _layouts import layout_generator
 
 import stylegan
-from stylegan.view import ViewArgs, cpu_has_bfloat16, render_view
+from stylegan.devices import cpu_has_bfloat16
+from stylegan.view import ViewArgs, render_view
 
 
 def frame(G, seed: int, bf16: bool) -> tuple[np.ndarray, float]:  # noqa: N803

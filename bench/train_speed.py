@@ -21,7 +21,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from training.loop import Trainer, cpu_has_bfloat16
+from stylegan.devices import cpu_has_bfloat16
+from training.loop import Trainer
 from training.options import TrainingOptions
 
 

@@ -224,22 +224,12 @@ def view_ws(G: Generator, args: ViewArgs, ws_of: SeedWs = seed_ws) -> torch.Tens
     return ws
 
 
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast would emulate it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read().split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def render_view(G: Generator, args: ViewArgs, ws_of: SeedWs = seed_ws) -> ViewImage:
     """Draw the view with G: its ws, the input transform, then the image or one layer's activations.
 
     With `preview_bf16` and G on the CPU the synthesis runs under bfloat16 autocast: the affines and modulated
     convolutions compute in bf16 (the Fourier input and the filters stay float32), at about 50 dB PSNR against
-    float32. It is faster where the CPU has native bf16 (`cpu_has_bfloat16`), the more so the wider the layers
+    float32. It is faster where the CPU has native bf16 (`stylegan.devices.cpu_has_bfloat16`), the more so the wider the layers
     (bench/bf16_preview.py); elsewhere autocast emulates bf16 and is slower.
     """
     args.validate()

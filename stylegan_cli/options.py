@@ -64,18 +64,12 @@ def noise_options(function):
 
 def load_for_rendering(network: str, device: str, psi: float, cutoff: int | None, centroids: Path | None):
     """The generator on its device, the checked truncation cutoff, and the centroids tensor (or None)."""
-    import torch
 
     import stylegan
+    from stylegan.devices import checked_device
     from stylegan.latent import load_centroids
 
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise StyleGANError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise StyleGANError("CUDA is not available on this machine; use --device cpu")
-    G = stylegan.load(network, device=device).eval()
+    G = stylegan.load(network, device=checked_device(device, "--device")).eval()
     if cutoff is not None and not 0 <= cutoff <= G.num_ws:
         raise StyleGANError(
             f"cutoff {cutoff} is out of range: this model has {G.num_ws} ws (0 to {G.num_ws})"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from stylegan.devices import checked_device, cpu_has_bfloat16
 from stylegan.errors import StyleGANError
 from stylegan.images import from_uint8, make_grid, save_image, to_uint8
 from stylegan.io.atomic import remove_stale_temporaries
@@ -48,16 +49,6 @@ STEM_MIN_RESOLUTION = 16
 
 class TrainingDivergedError(StyleGANError):
     pass
-
-
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere autocast would emulate it."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def stem_config(options: TrainingOptions, resolution: int, channels: int, c_dim: int) -> dict:
@@ -244,19 +235,11 @@ class Trainer:
     def _device(self) -> torch.device:
         """--device, else this process's GPU (LOCAL_RANK under torchrun), else the CPU (bare "cuda": that GPU)."""
         name = self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise StyleGANError(f"--device {name}: not a device (cpu, cuda or cuda:N)") from None
+        device = checked_device(name, "--device")
         if device.type != "cuda":
             return device
-        if not torch.cuda.is_available():
-            built = "" if torch.version.cuda else ", a build without CUDA"
-            raise StyleGANError(
-                f"--device {name}: CUDA is not available here (torch {torch.__version__}{built})"
-            )
         index = int(os.environ.get("LOCAL_RANK", "0")) if device.index is None else device.index
-        if index >= torch.cuda.device_count():
+        if index >= torch.cuda.device_count():  # LOCAL_RANK past the GPUs
             raise StyleGANError(
                 f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )

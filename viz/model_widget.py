@@ -8,8 +8,9 @@ import torch
 from imgui_bundle import imgui
 
 from gui_utils.layout import as_label, error_text, path_field
+from stylegan.devices import cpu_has_bfloat16
 from stylegan.io.loading import MODEL_SUFFIXES
-from stylegan.view import DEFAULT_MODEL, cpu_has_bfloat16
+from stylegan.view import DEFAULT_MODEL
 
 MAX_RECENT = 10
 BF16_TIP = "bfloat16 autocast on the CPU: a quicker, slightly noisier preview (about 50 dB PSNR)"

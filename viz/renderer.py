@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import stylegan
+from stylegan.devices import checked_device
 from stylegan.errors import StyleGANError
 from stylegan.images import to_uint8
 from stylegan.latent import Endpoint, class_names, keyframe_path
@@ -129,8 +130,7 @@ class Renderer:
         with self._render_lock:
             key = (str(model), str(device))
             if key not in self._networks:
-                if device.startswith("cuda") and not torch.cuda.is_available():
-                    raise StyleGANError("CUDA is not available on this machine; choose the CPU")
+                checked_device(device)
                 self._networks.clear()  # one model at a time: big generators do not fit twice
                 self._ws_cache.clear()
                 self._release_tuned(keep=model)
