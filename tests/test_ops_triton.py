@@ -7,15 +7,7 @@ the kernel modules are imported: triton reads it when a kernel is defined). With
 and the `gpu` variants run the same comparisons, compiled, at larger sizes.
 """
 
-# ruff: noqa: E402 (the environment variable must be set before the imports)
-import os
-
-import torch
-
-INTERPRETED = not torch.cuda.is_available()
-if INTERPRETED:
-    os.environ["TRITON_INTERPRET"] = "1"
-
+# ruff: noqa: E402 (triton_testing sets the interpreter's environment variable before the kernels are imported)
 import itertools
 import sys
 import types
@@ -25,6 +17,8 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
+from triton_testing import DEVICES, INTERPRETED, count_launches
 
 pytest.importorskip("triton")
 
@@ -46,12 +40,6 @@ from stylegan.ops.upfirdn2d import (
 # A fallback inside a kernel's backward would hide behind a correct reference result: here it fails the test.
 pytestmark = pytest.mark.filterwarnings("error::stylegan.ops._dispatch.TritonFallbackWarning")
 
-DEVICES = [
-    pytest.param(
-        "cpu", marks=pytest.mark.skipif(not INTERPRETED, reason="the interpreter is off where CUDA is")
-    ),
-    pytest.param("cuda", marks=pytest.mark.gpu),
-]
 TOLERANCE = {torch.float32: 2e-5, torch.float16: 2e-3}  # relative to the largest expected magnitude
 
 
@@ -68,28 +56,11 @@ def _assert_near(actual, narrow, what):
     torch.testing.assert_close(actual, narrow, rtol=1e-2, atol=1e-2 * scale, msg=what)
 
 
-class _Counting:
-    """Stands in for a kernel and counts its launches."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, 0
-
-    def __getitem__(self, grid):
-        self.launches += 1
-        return self.kernel[grid]
-
-
 @pytest.fixture
 def launches(monkeypatch):
     """The launch counters of every kernel, by name."""
-    counters = {}
-    for module, name in [
-        (triton_bias_act, "_forward_kernel"),
-        (triton_bias_act, "_backward_kernel"),
-        (triton_upfirdn2d, "_upfirdn2d_kernel"),
-    ]:
-        counters[name] = _Counting(getattr(module, name))
-        monkeypatch.setattr(module, name, counters[name])
+    counters = count_launches(monkeypatch, triton_bias_act, "_forward_kernel", "_backward_kernel")
+    counters.update(count_launches(monkeypatch, triton_upfirdn2d, "_upfirdn2d_kernel"))
     return counters
 
 

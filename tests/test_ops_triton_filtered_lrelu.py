@@ -9,20 +9,14 @@ stays off and the `gpu` variants run the comparisons compiled, with more channel
 sizes.
 """
 
-# ruff: noqa: E402 (the environment variable must be set before the imports)
-import os
-
-import torch
-
-INTERPRETED = not torch.cuda.is_available()
-if INTERPRETED:
-    os.environ["TRITON_INTERPRET"] = "1"
-
+# ruff: noqa: E402 (triton_testing sets the interpreter's environment variable before the kernels are imported)
 import dataclasses
 import importlib
 import math
 
 import pytest
+import torch
+from triton_testing import CPU, CUDA, INTERPRETED, count_launches
 
 pytest.importorskip("triton")
 
@@ -36,29 +30,12 @@ from stylegan.ops.upfirdn2d import setup_filter
 if INTERPRETED and not kernel_module._INTERPRETED:  # imported before the variable was set: define it again
     kernel_module = importlib.reload(kernel_module)
 
-CPU = pytest.param(
-    "cpu", marks=pytest.mark.skipif(not INTERPRETED, reason="the interpreter is off where CUDA is")
-)
-CUDA = pytest.param("cuda", marks=pytest.mark.gpu)
 FLOAT32_TOLERANCE = 2e-5  # relative to the largest expected magnitude
-
-
-class _Counting:
-    """Stands in for the kernel and counts its launches."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, 0
-
-    def __getitem__(self, grid):
-        self.launches += 1
-        return self.kernel[grid]
 
 
 @pytest.fixture
 def launches(monkeypatch):
-    counter = _Counting(kernel_module._filtered_lrelu_kernel)
-    monkeypatch.setattr(kernel_module, "_filtered_lrelu_kernel", counter)
-    return counter
+    return count_launches(monkeypatch, kernel_module, "_filtered_lrelu_kernel")["_filtered_lrelu_kernel"]
 
 
 def _call(fn, x, b, args):
