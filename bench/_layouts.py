@@ -1,5 +1,6 @@
 """The generator layouts the fast-ops benchmarks measure: two 128-channel ones at 64x64 and a 256-channel one
-at 32x32, built from the presets with a narrower channel_max (a StyleGAN-XL small-dataset layout, StyleGAN3-T)."""
+at 32x32, built from the presets with a narrower channel_max (a StyleGAN-XL small-dataset layout, StyleGAN3-T).
+The CUDA benchmarks measure the published StyleGAN-XL presets (CUDA_LAYOUTS) and time calls with CUDA events."""
 
 from __future__ import annotations
 
@@ -37,3 +38,23 @@ def layout_generator(name: str, seed: int = 0) -> Generator:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return Generator(**layout_config(name)).eval()
+
+
+# The ImageNet StyleGAN-XL layouts of the CUDA benchmarks, by preset name.
+CUDA_LAYOUTS = ("stylegan-xl-256", "stylegan-xl-512", "stylegan-xl-1024")
+
+
+def named_generator(name: str, seed: int = 0) -> Generator:
+    """A layout of LAYOUTS or a preset (stylegan.networks.presets) by name, with random weights."""
+    return layout_generator(name, seed) if name in LAYOUTS else presets.create_generator(name, seed)
+
+
+def cuda_seconds(function) -> float:
+    """Seconds function() takes on the current CUDA stream, between two events, after the queued work."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    function()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3

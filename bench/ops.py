@@ -7,23 +7,41 @@ every layer of each layout. Also the matrix form of upfirdn2d (the 'auto' path b
 baseline.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ops.py [--batch 1] [--repeats 7] [--backward]
+
+--cuda runs fast (the fused Triton kernel) against ref on the GPU, in fp16 and fp32, at the layer shapes of the
+layouts --layouts names (default the StyleGAN-XL 1024x1024 preset), timed with CUDA events; without the matrix
+baseline, whose kernels would take as long again to compile. The first call of fast, which compiles the kernel
+for the shape, is timed on its own; a shape no kernel tile fits is marked, since fast takes the reference there.
+Issue 13 asks for ref/fast >= 10 at these shapes.
+
+    .venv/bin/python bench/ops.py --cuda [--layouts stylegan-xl-1024 ...] [--dtypes fp16 fp32] [--backward]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 
 import torch
-from _layouts import LAYOUTS, layout_generator
+from _layouts import LAYOUTS, cuda_seconds, named_generator
 
+from stylegan.ops import _dispatch
 from stylegan.ops.filtered_lrelu import _filtered_lrelu_ref, filtered_lrelu
+
+DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+def cpu_seconds(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
 def layer_calls(name: str, batch: int) -> list[tuple[tuple, dict]]:
     """(shape key, filtered_lrelu arguments) for every layer of a layout, inputs sized as the network's."""
-    G = layout_generator(name)
+    G = named_generator(name)
     calls = []
     for layer_name in G.synthesis.layer_names:
         layer = getattr(G.synthesis, layer_name)
@@ -45,22 +63,24 @@ def layer_calls(name: str, batch: int) -> list[tuple[tuple, dict]]:
     return calls
 
 
-def timed_min(functions: dict, repeats: int) -> dict[str, float]:
-    for function in functions.values():
-        function()
+def timed_min(functions: dict, repeats: int, timer) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of each function's first call, and its minimum over `repeats` interleaved calls after that."""
+    first = {name: timer(function) for name, function in functions.items()}
     best = dict.fromkeys(functions, float("inf"))
     for _ in range(repeats):
         for name, function in functions.items():  # interleaved, so drifting load hits all alike
-            start = time.perf_counter()
-            function()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            best[name] = min(best[name], timer(function))
+    return first, best
 
 
-def measure(kwargs: dict, repeats: int, backward: bool) -> dict[str, float]:
+def measure(kwargs: dict, repeats: int, backward: bool, device: torch.device, dtype: torch.dtype):
+    """(first-call seconds, minimum seconds) of fast, ref and on the CPU matrix, and whether fast has a kernel
+    for the shape (None off CUDA)."""
     kwargs = dict(kwargs)
-    x = torch.randn(kwargs.pop("x_shape")) * 3
+    x = (torch.randn(kwargs.pop("x_shape")) * 3).to(device, dtype)
     x.requires_grad_(backward)
+    kwargs["b"] = kwargs["b"].to(device, dtype)
+    kwargs["fu"], kwargs["fd"] = (None if f is None else f.to(device) for f in (kwargs["fu"], kwargs["fd"]))
     grad = None
 
     def run(op):
@@ -73,11 +93,54 @@ def measure(kwargs: dict, repeats: int, backward: bool) -> dict[str, float]:
         return call
 
     extra = {k: kwargs.pop(k) for k in ("gain", "slope", "clamp")}
-    fast = run(lambda x: filtered_lrelu(x, **kwargs, **extra, impl="fast"))
-    ref = run(lambda x: filtered_lrelu(x, **kwargs, **extra, impl="ref"))
-    matrix = run(lambda x: _filtered_lrelu_ref(x, **kwargs, **extra, flip_filter=False, impl="fast"))
+    functions = dict(
+        fast=run(lambda x: filtered_lrelu(x, **kwargs, **extra, impl="fast")),
+        ref=run(lambda x: filtered_lrelu(x, **kwargs, **extra, impl="ref")),
+    )
+    has_kernel = None
+    if device.type == "cuda":
+        from stylegan.ops.triton.filtered_lrelu import _setup  # imports triton
+
+        has_kernel = _setup(x, **kwargs, **extra, flip_filter=False) is not None
+    else:
+        functions["matrix"] = run(
+            lambda x: _filtered_lrelu_ref(x, **kwargs, **extra, flip_filter=False, impl="fast")
+        )
+    timer = cuda_seconds if device.type == "cuda" else cpu_seconds
     with torch.set_grad_enabled(backward):
-        return timed_min(dict(fast=fast, ref=ref, matrix=matrix), repeats)
+        first, best = timed_min(functions, repeats, timer)
+    return first, best, has_kernel
+
+
+def report(layout: str, calls: list, repeats: int, backward: bool, device: torch.device, dtype: str, results):
+    """The table of one layout's layer calls; `results` holds the measurements of shapes seen before."""
+    counts = Counter(key for key, _ in calls)
+    on_cuda = device.type == "cuda"
+    print(f"\n{layout}" + (f", {dtype}" if on_cuda else ""))
+    last = "  1st fast s" if on_cuda else "  matrix ms  ref/fast"
+    print(f"  {'C':>4} {'size':>4} up dn taps padding            count   fast ms    ref ms{last}"
+          + ("  ref/fast" if on_cuda else ""))  # fmt: skip
+    totals = dict.fromkeys(("fast", "ref") if on_cuda else ("fast", "ref", "matrix"), 0.0)
+    for key, kwargs in {key: kwargs for key, kwargs in calls}.items():
+        if (key, dtype) not in results:
+            results[key, dtype] = measure(kwargs, repeats, backward, device, DTYPES[dtype])
+        first, r, has_kernel = results[key, dtype]
+        for name in totals:
+            totals[name] += r[name] * counts[key]
+        c, size, up, down, taps, padding = key
+        line = (f"  {c:>4} {size:>4} {up:>2} {down:>2} {taps:>4} {str(list(padding)):<20} {counts[key]:>3}  "
+                f"{r['fast'] * 1e3:8.2f}  {r['ref'] * 1e3:8.2f}")  # fmt: skip
+        if on_cuda:
+            kernel = "" if has_kernel else "  no kernel tile: fast is ref"
+            line += f"  {first['fast']:10.2f}  x{r['ref'] / r['fast']:6.2f}{kernel}"
+        else:
+            line += f"  {r['matrix'] * 1e3:9.2f}  x{r['ref'] / r['fast']:6.2f}"
+        print(line)
+    summary = (f"  all layers: fast {totals['fast'] * 1e3:.1f} ms, ref {totals['ref'] * 1e3:.1f} ms "
+               f"(x{totals['ref'] / totals['fast']:.2f})")  # fmt: skip
+    if not on_cuda:
+        summary += f", matrix {totals['matrix'] * 1e3:.1f} ms (x{totals['matrix'] / totals['fast']:.2f})"
+    print(summary)
 
 
 def main() -> None:
@@ -87,31 +150,27 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--backward", action="store_true", help="time forward + backward")
+    parser.add_argument("--cuda", action="store_true", help="on the GPU, fp16 and fp32 (see above)")
+    parser.add_argument("--layouts", nargs="+", help="bench/_layouts.py names or presets")
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES), help="--cuda: which")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"{'forward+backward' if args.backward else 'forward'}, min of {args.repeats}")  # fmt: skip
-    results: dict[tuple, dict[str, float]] = {}
-    for layout in LAYOUTS:
-        calls = layer_calls(layout, args.batch)
-        counts = Counter(key for key, _ in calls)
-        print(f"\n{layout}")
+    if args.cuda and not torch.cuda.is_available():
         print(
-            f"  {'C':>4} {'size':>4} up dn taps padding            count   fast ms    ref ms  matrix ms  ref/fast"
+            f"CUDA is not available (torch {torch.__version__}, CUDA build {torch.version.cuda}): nothing measured"
         )
-        totals = dict(fast=0.0, ref=0.0, matrix=0.0)
-        for key, kwargs in {key: kwargs for key, kwargs in calls}.items():
-            if key not in results:
-                results[key] = measure(kwargs, args.repeats, args.backward)
-            r = results[key]
-            for name in totals:
-                totals[name] += r[name] * counts[key]
-            c, size, up, down, taps, padding = key
-            print(f"  {c:>4} {size:>4} {up:>2} {down:>2} {taps:>4} {str(list(padding)):<20} {counts[key]:>3}  "
-                  f"{r['fast'] * 1e3:8.2f}  {r['ref'] * 1e3:8.2f}  {r['matrix'] * 1e3:9.2f}  "
-                  f"x{r['ref'] / r['fast']:6.2f}")  # fmt: skip
-        print(f"  all layers: fast {totals['fast'] * 1e3:.1f} ms, ref {totals['ref'] * 1e3:.1f} ms "
-              f"(x{totals['ref'] / totals['fast']:.2f}), matrix {totals['matrix'] * 1e3:.1f} ms "
-              f"(x{totals['matrix'] / totals['fast']:.2f})")  # fmt: skip
+        sys.exit(2)
+    device = torch.device("cuda" if args.cuda else "cpu")
+    layouts = args.layouts or (["stylegan-xl-1024"] if args.cuda else list(LAYOUTS))
+    where = torch.cuda.get_device_name(device) if args.cuda else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, batch {args.batch}, "
+          f"{'forward+backward' if args.backward else 'forward'}, min of {args.repeats}")  # fmt: skip
+    results: dict[tuple, tuple] = {}
+    for layout in layouts:
+        calls = layer_calls(layout, args.batch)
+        for dtype in args.dtypes if args.cuda else ["fp32"]:
+            report(layout, calls, args.repeats, args.backward, device, dtype, results)
+    for op, reason in _dispatch._disabled.items():
+        print(f"the Triton kernel of {op} was switched off ({reason}); 'fast' is 'ref' after that")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Seconds per path-length regularisation step (the regulariser's forward, J^T y with create_graph, and the backward
 of its penalty) of a training stem, with the weight gradients of the convolutions skipped (pl_no_weight_grad,
 modulated convolutions non-fused) against the baseline measured in the same run: the same step with fused
-modulated convolutions and every weight gradient computed, as before issue 13. On CPU, and on CUDA when present.
+modulated convolutions and every weight gradient computed, as before issue 13. On CPU, and on CUDA when present
+(--device picks one or both).
 
     .venv/bin/python bench/path_length.py [--batch 8] [--steps 3] [--resolution 16] [--cbase 32768] [--cmax 512]
-        [--layers 10] [--w-dim 512]
+        [--layers 10] [--w-dim 512] [--device cpu cuda]
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ def main() -> None:
     parser.add_argument("--cmax", type=int, default=512)
     parser.add_argument("--layers", type=int, default=10)
     parser.add_argument("--w-dim", type=int, default=512)
+    parser.add_argument(
+        "--device", nargs="+", choices=["cpu", "cuda"], default=["cpu"] + ["cuda"] * torch.cuda.is_available()
+    )
     args = parser.parse_args()
+    if "cuda" in args.device and not torch.cuda.is_available():
+        parser.error("CUDA is not available")
     options = TrainingOptions(
         data="", outdir="", cbase=args.cbase, cmax=args.cmax, syn_layers=args.layers, w_dim=args.w_dim
     )
@@ -69,7 +75,7 @@ def main() -> None:
         f"w_dim {args.w_dim}; regulariser batch {args.batch // 2}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    for device in args.device:
         G.to(device)
         z = torch.randn([args.batch, G.z_dim], device=device)
         c = torch.eye(CLASSES, device=device)[torch.arange(args.batch, device=device) % CLASSES]
