@@ -2,7 +2,7 @@
 
 Synthesis of the layouts in bench/_layouts.py (StyleGAN-XL 64x64 and StyleGAN3-T 64x64 with 128 channels,
 StyleGAN-XL 32x32 with 256 channels) at batch 1 and 4, and inversion steps per second of the bundled default
-model. STYLEGAN_OPS switches every op between 'fast' and 'ref'; runs alternate between the two and the minimum
+model and of the StyleGAN-XL 64x64 layout. STYLEGAN_OPS switches every op between 'fast' and 'ref'; runs alternate between the two and the minimum
 of the repeats is kept, since a shared machine adds noise.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/generator.py [--repeats 5] [--steps 5] [--batches 1 4]
@@ -100,19 +100,26 @@ def synthesis(batches: list[int], repeats: int) -> None:
                   f"x{best['ref'] / best['fast']:5.2f}")  # fmt: skip
 
 
+INVERSION_LAYOUT = "stylegan-xl 64x64 c128"
+
+
 def inversion(steps: int, repeats: int) -> None:
-    G = stylegan.load("default")
-    target = torch.rand([1, G.img_channels, G.img_resolution, G.img_resolution]) * 2 - 1
-    projector = Projector(G, target, ReconstructionLoss(None), class_index=0, num_steps=10**6)
+    """Inversion steps per second of the bundled default model and of the StyleGAN-XL 64x64 layout."""
+    for name, G in (
+        ("default model", stylegan.load("default")),
+        (INVERSION_LAYOUT, layout_generator(INVERSION_LAYOUT)),
+    ):
+        target = torch.rand([1, G.img_channels, G.img_resolution, G.img_resolution]) * 2 - 1
+        projector = Projector(G, target, ReconstructionLoss(None), class_index=0, num_steps=10**6)
 
-    def run():
-        for _ in range(steps):
-            projector.step()
+        def run(projector=projector):
+            for _ in range(steps):
+                projector.step()
 
-    best = alternating_min(run, repeats)
-    fast, ref = steps / best["fast"], steps / best["ref"]
-    print(f"  default model ({G.img_resolution}x{G.img_resolution}), w+, pixel+ms-ssim loss:  "
-          f"fast {fast:6.2f} steps/s  ref {ref:6.2f} steps/s  x{fast / ref:5.2f}")  # fmt: skip
+        best = alternating_min(run, repeats)
+        fast, ref = steps / best["fast"], steps / best["ref"]
+        print(f"  {name} ({G.img_resolution}x{G.img_resolution}), w+, pixel+ms-ssim loss:  "
+              f"fast {fast:6.2f} steps/s  ref {ref:6.2f} steps/s  x{fast / ref:5.2f}")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------
