@@ -1,7 +1,7 @@
 """Make the bundled default model from a finished training run: measure it, write its model card into the file.
 
     .venv/bin/python tools/bundle_default_model.py --snapshot runs/sr32/network-snapshot-....safetensors \
-        --data runs/emoji32.zip --run runs/stem16 --run runs/sr32 \
+        --data runs/emoji32.zip --run runs/stem16:45.008 --run runs/sr32:20.160 \
         --command "stylegan dataset emoji ..." --command "stylegan train ..." ... \
         [--out stylegan/data/default.safetensors]
 
@@ -26,13 +26,17 @@ from training.dataset import ImageDataset
 from training.quality import evaluate_quality, quality_features
 
 
-def stage_facts(run: Path) -> dict:
-    """kimg and wall time of a run (all its resumed parts), from its stats.jsonl and options."""
+def stage_facts(run: Path, until_kimg: float | None = None) -> dict:
+    """kimg and wall time of a run (all its resumed parts) up to the snapshot at `until_kimg` (default: its end),
+    from its stats.jsonl and options. A tick after a resume from an earlier state counts as one tick of work."""
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
+    if until_kimg is not None:
+        rows = rows[: max(i for i, row in enumerate(rows) if row["kimg"] <= until_kimg + 1e-6) + 1]
     options = json.loads((run / "training_options.json").read_text())
-    seconds, previous_kimg = 0.0, 0.0
+    seconds, previous_kimg, tick_kimg = 0.0, 0.0, rows[0]["kimg"]
     for row in rows:
-        seconds += row["sec_per_kimg"] * (row["kimg"] - previous_kimg)
+        trained = row["kimg"] - previous_kimg
+        seconds += row["sec_per_kimg"] * (trained if trained > 0 else tick_kimg)
         previous_kimg = row["kimg"]
     return dict(
         run=run.name,
@@ -63,7 +67,10 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True, help="the dataset at the model's resolution")
     parser.add_argument(
-        "--run", type=Path, action="append", default=[], help="a stage's run folder, in order"
+        "--run",
+        action="append",
+        default=[],
+        help="a stage's run folder, in order (RUN or RUN:KIMG, the snapshot used)",
     )
     parser.add_argument("--command", action="append", default=[], help="a command that made it, in order")
     parser.add_argument("--samples-per-class", type=int, default=50)
@@ -84,7 +91,10 @@ def main() -> None:
         "random_init_frechet_distance": round(random_report.frechet_distance, 4),
         "feature_network": "tf_efficientnet_lite0 (ImageNet), pooled pre-logits, 128 px",
     }
-    stages = [stage_facts(run) for run in args.run]
+    stages = [
+        stage_facts(Path(run), float(kimg) if kimg else None)
+        for run, _, kimg in (r.partition(":") for r in args.run)
+    ]
     model_card = dict(
         description="StyleGAN-XL trained by `stylegan train` on emoji rendered from Noto Color Emoji",
         class_names=dataset.class_names,
