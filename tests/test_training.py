@@ -179,6 +179,7 @@ def test_the_train_command_reports_bad_input_in_one_line(data16, tmp_path):
     assert result.exit_code == 2 and "no training state" in result.output
 
 
+@pytest.mark.slow  # two processes under torch.distributed: several seconds of start-up each
 def test_two_process_gloo_run(data16, tmp_path):
     """torchrun with two CPU processes: gradients are averaged, rank 0 writes the outputs."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"

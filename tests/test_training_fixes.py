@@ -136,6 +136,7 @@ def test_without_inception_weights_the_distance_is_in_pretrained_lite0_space(dat
         training.fid.default_fid_network()
 
 
+@pytest.mark.slow  # two processes under torch.distributed: several seconds of start-up each
 def test_early_stopping_reaches_every_process(data16, tmp_path):
     """With --glr 0 the generator does not change, so the second distance equals the first: patience 1 ends the
     stage there, at 0.008 of 0.016 kimg, and both processes must stop together."""
