@@ -5,14 +5,14 @@ import math
 
 import numpy as np
 import pytest
+from tiny import tiny_generator
+from window import click, only_panels, open_window, settle
 
 import stylegan
 from stylegan.errors import StyleGANError
 from stylegan.images import to_uint8
 from stylegan.latent import synthesize
 from stylegan.view import ViewArgs, load_session, render_view, save_session, view_ws
-from tests.test_visualizer import _click, _only, _settle, app, model  # noqa: F401 (fixtures)
-from tests.tiny import tiny_generator
 
 
 def preview_error(G, seeds: list[int], **view) -> tuple[int, float]:  # noqa: N803
@@ -64,15 +64,19 @@ def test_preview_keeps_the_filters_in_float32():
     assert view.layer_dtype == "float32"
 
 
-def test_the_model_panel_turns_the_preview_on_and_off(app):  # noqa: F811
-    _settle(app)
-    _only(app, "Model")
-    assert not app.args.preview_bf16
-    app.model_widget.native_bf16 = True
-    _click(app, "bf16 preview")
-    assert app.args.preview_bf16 and _settle(app).args.preview_bf16
-    app.model_widget.native_bf16 = False  # a CPU without native bf16: the box turns off, never on
-    _click(app, "bf16 preview")
-    assert not app.args.preview_bf16
-    _click(app, "bf16 preview")
-    assert not app.args.preview_bf16
+def test_the_model_panel_turns_the_preview_on_and_off(display, model, tmp_path, monkeypatch):
+    app = open_window(model, tmp_path, monkeypatch)
+    try:
+        settle(app)
+        only_panels(app, "Model")
+        assert not app.args.preview_bf16
+        app.model_widget.native_bf16 = True
+        click(app, "bf16 preview")
+        assert app.args.preview_bf16 and settle(app).args.preview_bf16
+        app.model_widget.native_bf16 = False  # a CPU without native bf16: the box turns off, never on
+        click(app, "bf16 preview")
+        assert not app.args.preview_bf16
+        click(app, "bf16 preview")
+        assert not app.args.preview_bf16
+    finally:
+        app.close()

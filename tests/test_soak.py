@@ -16,6 +16,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from window import open_window
 
 import stylegan
 from stylegan.images import to_uint8
@@ -110,13 +111,10 @@ def _random_change(app, rng: random.Random, files: list[str]) -> str:
 
 
 def test_a_long_session_stays_alive_and_bounded(display, tmp_path, monkeypatch):
-    monkeypatch.setenv("STYLEGAN_STUDIO_DATA", str(tmp_path / "data"))
-    from viz.app import UNDO_STEPS, Visualizer
-    from viz.settings import Settings
+    from viz.app import UNDO_STEPS
 
     files = _files(tmp_path)
-    app = Visualizer(["default"], threaded=True, settings=Settings(tmp_path / "settings.json"), width=1200,
-                     height=800)  # fmt: skip
+    app = open_window("default", tmp_path, monkeypatch)
     rng = random.Random(0)
     counts: dict[str, int] = {}
     started = time.monotonic()

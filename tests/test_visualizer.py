@@ -9,6 +9,19 @@ import numpy as np
 import PIL.Image
 import pytest
 from tiny import tiny_generator
+from window import (
+    button,
+    click,
+    frames_until,
+    image_on_screen,
+    move,
+    only_panels,
+    open_window,
+    point,
+    press,
+    settle,
+    type_text,
+)
 
 import stylegan
 from stylegan.images import to_uint8
@@ -23,135 +36,46 @@ def model(tmp_path_factory):
 
 @pytest.fixture
 def app(display, model, tmp_path, monkeypatch):
-    monkeypatch.setenv("STYLEGAN_STUDIO_DATA", str(tmp_path / "data"))
-    from viz.app import Visualizer
-    from viz.settings import Settings
-
-    visualizer = Visualizer([model], threaded=True, settings=Settings(tmp_path / "settings.json"), width=1200,
-                            height=800)  # fmt: skip
-    visualizer.open_panels = {title: True for title, _ in visualizer.panels}
+    visualizer = open_window(model, tmp_path, monkeypatch)
     yield visualizer
     if visualizer.handle:
         visualizer.close()
-
-
-def _only(app, *titles):
-    """Open just these panels (the pane is not tall enough for all of them at once)."""
-    app.open_panels = {title: title in titles for title, _ in app.panels}
-    app.frame()
-
-
-# -- input, as the window delivers it ---------------------------------------------------------------------------
-
-
-def _move(app, x, y):
-    import glfw
-
-    glfw.set_cursor_pos(app.handle, x, y)
-    app.imgui_renderer.mouse_callback(app.handle, x, y)
-
-
-def _button(app, pressed: bool):
-    import glfw
-
-    app.imgui_renderer.mouse_button_callback(
-        app.handle, glfw.MOUSE_BUTTON_LEFT, glfw.PRESS if pressed else glfw.RELEASE, 0
-    )
-
-
-def _point(app, name, fx=0.5):
-    if name not in app.item_rects:
-        app.frame()
-    x0, y0, x1, y1 = app.item_rects[name]
-    return x0 + (x1 - x0) * fx, (y0 + y1) / 2
-
-
-def _click(app, name, fx=0.5):
-    _move(app, *_point(app, name, fx))
-    app.frame()
-    _button(app, True)
-    app.frame()
-    _button(app, False)
-    app.frame()
-
-
-def _type(app, text):
-    for char in text:
-        app.imgui_renderer.char_callback(app.handle, ord(char))
-    app.frame()
-
-
-def _press(app, *keys):
-    """Hold the keys for a frame, then let go, through the key callback GLFW calls for this window."""
-    import glfw
-
-    for key in keys:
-        app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.PRESS, 0)
-    app.frame()
-    for key in reversed(keys):
-        app.imgui_renderer.keyboard_callback(app.handle, key, 0, glfw.RELEASE, 0)
-    app.frame()
-
-
-def _image_on_screen(app, pixels):
-    """The part of the framebuffer where the image is drawn, at image resolution (integer zoom)."""
-    height, width = app.texture.shape
-    x0, y0, x1, y1 = (int(v) for v in app.view.rect(width, height))
-    zoom = int(app.view.zoom)
-    assert app.view.zoom == zoom and zoom >= 1
-    return pixels[y0:y1:zoom, x0:x1:zoom]
-
-
-def _settle(app):
-    result = app.wait_for_result()
-    assert result.error is None, result.error
-    return result
-
-
-def _frames_until(app, condition, seconds=60):
-    deadline = time.time() + seconds
-    while not condition() and time.time() < deadline:
-        app.frame()
-    return condition()
 
 
 # -- what is on screen ------------------------------------------------------------------------------------------
 
 
 def test_the_window_shows_the_generators_image_and_class_search_picks_a_class(app, model):
-    result = _settle(app)
+    result = settle(app)
     pixels = app.frame(read_back=True)
     assert pixels.shape == (800, 1200, 3)
-    np.testing.assert_array_equal(_image_on_screen(app, pixels), result.image)
-    _only(app, "Model", "Class")
-    _click(app, "class search")
-    _type(app, "e")
-    _click(app, "class match 4")
+    np.testing.assert_array_equal(image_on_screen(app, pixels), result.image)
+    only_panels(app, "Model", "Class")
+    click(app, "class search")
+    type_text(app, "e")
+    click(app, "class match 4")
     assert app.args.class_index == 4 and app.class_widget.search == ""
     G = stylegan.load(model)
     expected = to_uint8(synthesize(G, map_to_w(G, z_from_seeds([0], G.z_dim), one_hot([4], 5))))[0]
-    _settle(app)
-    np.testing.assert_array_equal(_image_on_screen(app, app.frame(read_back=True)), expected)
+    settle(app)
+    np.testing.assert_array_equal(image_on_screen(app, app.frame(read_back=True)), expected)
 
 
 def test_class_names_are_shown_as_text_not_read_as_imgui_ids(display, tmp_path, monkeypatch):
     """ "###" in a label is an ID override for Dear ImGui: two classes named "a###x" and "b###x" would be one item,
     and the second could never be picked."""
-    monkeypatch.setenv("STYLEGAN_STUDIO_DATA", str(tmp_path / "data"))
     from gui_utils.layout import as_label
-    from viz.app import Visualizer
-    from viz.settings import Settings
 
     names = ["a###x", "b###x", "c##hidden", "d", "e"]
     G = tiny_generator("stylegan-xl", c_dim=5)
     path = str(stylegan.save(G, tmp_path / "named.safetensors", class_names=names))
-    app = Visualizer([path], threaded=True, settings=Settings(tmp_path / "s.json"), width=1200, height=800)
+    app = open_window(path, tmp_path, monkeypatch)
     try:
-        _settle(app)
-        _only(app, "Model", "Class")
-        _click(app, "class search")
-        _type(app, "#")
-        _click(app, "class match 1")
+        settle(app)
+        only_panels(app, "Model", "Class")
+        click(app, "class search")
+        type_text(app, "#")
+        click(app, "class match 1")
         assert app.args.class_index == 1
     finally:
         app.close()
@@ -159,7 +83,7 @@ def test_class_names_are_shown_as_text_not_read_as_imgui_ids(display, tmp_path, 
 
 
 def test_every_panel_drives_the_renderer(app):
-    base = _settle(app).image
+    base = settle(app).image
     args = app.args
     steps = [
         dict(seed_x=7.0),
@@ -168,19 +92,19 @@ def test_every_panel_drives_the_renderer(app):
         dict(mix_enabled=True, mix_seed=11, mix_layers=[1, 2, 3]),
         dict(interp_enabled=True, interp_t=0.5, interp_space="z"),
         dict(rotate=0.4, translate_x=0.2),
-        dict(layer=_settle(app).layers[3].name, fft=True),
+        dict(layer=settle(app).layers[3].name, fft=True),
     ]
     seen = [base]
     for change in steps:
         for name, value in change.items():
             setattr(args, name, value)
-        image = _settle(app).image
+        image = settle(app).image
         assert not np.array_equal(image, seen[-1]), change
         seen.append(image)
     assert seen[-1].shape[1] == 2 * seen[-1].shape[0]  # the spectrum beside the activations
     app.set_async(False)
     args.layer = None
-    assert _settle(app).image.shape == (16, 16, 3)
+    assert settle(app).image.shape == (16, 16, 3)
     app.latent_widget.drag(250, 0)
     assert app.args.seed_x == pytest.approx(9.5)
 
@@ -188,7 +112,7 @@ def test_every_panel_drives_the_renderer(app):
 def test_an_exception_in_a_panel_stays_in_the_panel(app, monkeypatch):
     from imgui_bundle import imgui
 
-    _settle(app)
+    settle(app)
 
     def broken(show):
         imgui.push_item_width(50)  # left unbalanced by the exception
@@ -201,18 +125,18 @@ def test_an_exception_in_a_panel_stays_in_the_panel(app, monkeypatch):
     assert pixels.shape == (800, 1200, 3) and not app.should_close
     assert "the panel broke" in app.panel_errors["Truncation"]
     app.args.seed_x = 3.0
-    assert _settle(app).image is not None  # the other panels and the renderer go on
+    assert settle(app).image is not None  # the other panels and the renderer go on
 
 
 # -- files ------------------------------------------------------------------------------------------------------
 
 
 def test_dropping_models_and_a_failed_load(app, model, tmp_path):
-    _settle(app)
+    settle(app)
     assert app.model_widget.recent == [model]
     other = stylegan.save(tiny_generator("stylegan2", c_dim=0), tmp_path / "sg2.safetensors")
     app.drop([str(other)])  # what the window's drop callback does; the next frame handles it
-    assert _settle(app).model.architecture == "stylegan2"
+    assert settle(app).model.architecture == "stylegan2"
     assert app.model_widget.recent == [str(other), model]
 
     corrupt = tmp_path / "corrupt" / ("a-long-folder-name-" * 8) / "corrupt.pkl"
@@ -224,7 +148,7 @@ def test_dropping_models_and_a_failed_load(app, model, tmp_path):
     assert app.model_widget.recent == [str(other), model]  # a model that did not open is not recent
     assert not app.image_visible  # the stylegan2 picture is gone
     assert app.model_widget.error == result.error
-    _only(app, "Model")
+    only_panels(app, "Model")
     pixels = app.frame(read_back=True)  # still running, the error drawn in the image area
     pane = pixels[:, 1200 - 420 :]
     assert ((pane[..., 0] > 200) & (pane[..., 1] < 140)).sum() > 200  # the model error, in red, in the panel
@@ -241,16 +165,16 @@ def test_dropping_models_and_a_failed_load(app, model, tmp_path):
 def test_dropping_an_image_inverts_it_and_a_latent_opens(app, model, tmp_path):
     from stylegan.inversion import save_latent
 
-    _settle(app)
+    settle(app)
     PIL.Image.fromarray(np.full([16, 16, 3], 128, dtype=np.uint8)).save(tmp_path / "photo.png")
     inversion = app.inversion_widget
     inversion.steps = 6
     app.drop([str(tmp_path / "photo.png")])
     app.frame()
     assert app.args.inversion.target == str(tmp_path / "photo.png")
-    assert _frames_until(app, lambda: app.args.inversion is None)
+    assert frames_until(app, lambda: app.args.inversion is None)
     assert inversion.result is not None and app.args.latent_ws is not None
-    assert _settle(app).image.shape == (16, 16, 3)
+    assert settle(app).image.shape == (16, 16, 3)
 
     ws = np.random.RandomState(3).randn(6, 32).astype(np.float32)
     save_latent(tmp_path / "saved.npz", ws, 3, "w+")
@@ -262,7 +186,7 @@ def test_dropping_an_image_inverts_it_and_a_latent_opens(app, model, tmp_path):
     G = stylegan.load(model)
     import torch
 
-    np.testing.assert_array_equal(_settle(app).image, to_uint8(synthesize(G, torch.from_numpy(ws)[None]))[0])
+    np.testing.assert_array_equal(settle(app).image, to_uint8(synthesize(G, torch.from_numpy(ws)[None]))[0])
 
 
 def test_a_latent_opens_from_its_path_field(app, tmp_path):
@@ -270,30 +194,30 @@ def test_a_latent_opens_from_its_path_field(app, tmp_path):
 
     from stylegan.inversion import save_latent
 
-    _settle(app)
+    settle(app)
     ws = np.random.RandomState(4).randn(6, 32).astype(np.float32)
     path = save_latent(tmp_path / "typed.npz", ws, None, "w")
-    _only(app, "Seed / latent")
-    _click(app, "latent open")
+    only_panels(app, "Seed / latent")
+    click(app, "latent open")
     assert "type the path" in app.latent_widget.latent_error
-    _click(app, "latent path")
-    _type(app, str(path))
-    _press(app, glfw.KEY_ENTER)
+    click(app, "latent path")
+    type_text(app, str(path))
+    press(app, glfw.KEY_ENTER)
     np.testing.assert_array_equal(app.args.latent_ws, ws)
     assert app.args.class_index is None and not app.latent_widget.latent_error
-    _click(app, "latent path")
-    _type(app, "x")  # typed.npzx: no such file
-    _press(app, glfw.KEY_ENTER)
+    click(app, "latent path")
+    type_text(app, "x")  # typed.npzx: no such file
+    press(app, glfw.KEY_ENTER)
     assert "no such latent file" in app.latent_widget.latent_error
 
 
 def test_inversion_errors_stay_in_the_panel(app, tmp_path):
-    _settle(app)
-    _only(app, "Inversion")
-    _click(app, "invert")  # nothing typed
+    settle(app)
+    only_panels(app, "Inversion")
+    click(app, "invert")  # nothing typed
     assert "give the path of an image" in app.inversion_widget.error and app.args.inversion is None
     app.inversion_widget.start(str(tmp_path / "missing.png"))
-    assert _frames_until(app, lambda: app.args.inversion is None)
+    assert frames_until(app, lambda: app.args.inversion is None)
     for _ in range(5):
         app.frame()
     assert "missing.png" in app.inversion_widget.error  # still there after the frames that followed
@@ -303,48 +227,48 @@ def test_inversion_errors_stay_in_the_panel(app, tmp_path):
 
 
 def test_seed_animation_from_its_checkbox(app):
-    _settle(app)
-    _only(app, "Seed / latent")
+    settle(app)
+    only_panels(app, "Seed / latent")
     app.latent_widget.speed = 5.0
-    _click(app, "seed animate")
+    click(app, "seed animate")
     assert app.latent_widget.animate
     start = app.args.seed_x
     time.sleep(0.3)
     app.frame()
     assert app.args.seed_x > start + 1
-    _click(app, "seed animate")
+    click(app, "seed animate")
     assert not app.latent_widget.animate
 
 
 def test_painting_across_the_mixing_toggles_flips_each_one(app):
-    _settle(app)
-    _only(app, "Style mixing")
+    settle(app)
+    only_panels(app, "Style mixing")
     assert not app.args.mix_enabled and app.args.mix_layers == []
-    _move(app, *_point(app, "mix w1"))
+    move(app, *point(app, "mix w1"))
     app.frame()
-    _button(app, True)
+    button(app, True)
     app.frame()
     for index in (2, 3, 4):
-        _move(app, *_point(app, f"mix w{index}"))
+        move(app, *point(app, f"mix w{index}"))
         app.frame()
-    _button(app, False)
+    button(app, False)
     app.frame()
     assert app.args.mix_layers == [1, 2, 3, 4]
     assert app.args.mix_enabled  # touching the toggles turns mixing on
-    mixed = _settle(app).ws
-    _click(app, "mix w3")  # a click takes one off again
+    mixed = settle(app).ws
+    click(app, "mix w3")  # a click takes one off again
     assert app.args.mix_layers == [1, 2, 4]
-    assert not np.array_equal(_settle(app).ws, mixed)
+    assert not np.array_equal(settle(app).ws, mixed)
 
 
 def test_the_t_slider_and_ping_pong_turn_interpolation_on(app):
-    _settle(app)
-    _only(app, "Interpolation")
-    _click(app, "interp t", 0.75)
+    settle(app)
+    only_panels(app, "Interpolation")
+    click(app, "interp t", 0.75)
     assert app.args.interp_enabled and 0.6 < app.args.interp_t < 0.9
     app.args.interp_enabled = False
     app.interpolation_widget.speed = 2.0
-    _click(app, "ping-pong")
+    click(app, "ping-pong")
     assert app.interpolation_widget.animate and app.args.interp_enabled
     seen = []
     deadline = time.time() + 3
@@ -359,19 +283,19 @@ def test_the_t_slider_and_ping_pong_turn_interpolation_on(app):
 def test_ctrl_z_and_ctrl_y_undo_and_redo_a_slider_drag(app):
     import glfw
 
-    _settle(app)
-    _only(app, "Truncation")
-    _click(app, "psi", 0.2)
+    settle(app)
+    only_panels(app, "Truncation")
+    click(app, "psi", 0.2)
     edited = app.args.psi
     assert edited < 0.5
-    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
     assert app.args.psi == 1.0
-    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Y)
+    press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Y)
     assert app.args.psi == edited
-    _press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
-    _press(app, glfw.KEY_RIGHT_CONTROL, glfw.KEY_LEFT_SHIFT, glfw.KEY_Z)
+    press(app, glfw.KEY_LEFT_CONTROL, glfw.KEY_Z)
+    press(app, glfw.KEY_RIGHT_CONTROL, glfw.KEY_LEFT_SHIFT, glfw.KEY_Z)
     assert app.args.psi == edited
-    _press(app, glfw.KEY_Z)  # without Ctrl, nothing
+    press(app, glfw.KEY_Z)  # without Ctrl, nothing
     assert app.args.psi == edited
 
 
@@ -379,21 +303,21 @@ def test_undo_history_is_bounded_and_sessions_round_trip(app, tmp_path):
     from stylegan.view import InterpolationEnd
     from viz.app import UNDO_STEPS
 
-    _settle(app)
+    settle(app)
     for step in range(UNDO_STEPS + 20):
         app.args.seed_x = float(step + 1)
         app.frame()
     assert len(app.undo_stack) == UNDO_STEPS
     app.undo()
     assert app.args.seed_x == UNDO_STEPS + 19
-    shown = _settle(app).image
+    shown = settle(app).image
     app.interpolation_widget.keyframes = [InterpolationEnd(seed=3, class_index=1)]
     path = app.save_session(tmp_path / "s.json")
     app.args.seed_x = 9.0
     app.interpolation_widget.keyframes = []
-    assert not np.array_equal(_settle(app).image, shown)
+    assert not np.array_equal(settle(app).image, shown)
     assert app.load_session(path)
-    np.testing.assert_array_equal(_settle(app).image, shown)
+    np.testing.assert_array_equal(settle(app).image, shown)
     assert app.interpolation_widget.keyframes == [InterpolationEnd(seed=3, class_index=1)]
     assert not app.load_session(tmp_path / "missing.json") and "no such session" in app.result.error
 
@@ -402,7 +326,7 @@ def test_undo_history_is_bounded_and_sessions_round_trip(app, tmp_path):
 
 
 def test_capture_writes_to_the_per_user_folder_and_settings_persist(app, tmp_path):
-    _settle(app)
+    settle(app)
     capture = app.capture_widget
     assert Path(capture.folder).is_relative_to(tmp_path / "data")
     assert Path(capture.session_path).is_relative_to(tmp_path / "data")
@@ -421,12 +345,12 @@ def test_capture_writes_to_the_per_user_folder_and_settings_persist(app, tmp_pat
 def test_recording_the_running_view(app, tmp_path):
     import av
 
-    _settle(app)
+    settle(app)
     capture = app.capture_widget
     capture.start_recording()
     for seed in (1, 2, 3):
         app.args.seed_x = float(seed)
-        _settle(app)
+        settle(app)
     capture.stop_recording()
     recordings = list((tmp_path / "data" / "captures").glob("recording*.mp4"))
     assert len(recordings) == 1
@@ -447,20 +371,20 @@ def test_a_video_export_while_the_view_turns_matches_stylegan_video(app, model, 
     from stylegan.view import InterpolationEnd
     from stylegan_cli import main
 
-    _settle(app)
-    _only(app, "Equivariance", "Capture")
+    settle(app)
+    only_panels(app, "Equivariance", "Capture")
     app.args.interp_a, app.args.interp_b = (
         InterpolationEnd(seed=1, class_index=0),
         InterpolationEnd(seed=2, class_index=1),
     )
     capture = app.capture_widget
     capture.frames_per_transition, capture.fps = 12, 10
-    _click(app, "video a-b")
+    click(app, "video a-b")
     assert capture.export is not None
     app.equivariance_widget.speed = 1.0
-    _click(app, "animate rotation")  # the shared generator now turns every frame while the video renders
+    click(app, "animate rotation")  # the shared generator now turns every frame while the video renders
     assert app.equivariance_widget.animate_rotate
-    assert _frames_until(app, lambda: capture.export is None)
+    assert frames_until(app, lambda: capture.export is None)
     assert app.args.rotate != 0 and "24 frames" in capture.message  # looping: 2 keyframes x 12 frames
     (video,) = (tmp_path / "data" / "captures").glob("video*.mp4")
     cli = CliRunner().invoke(main, ["video", "--network", model, "--seeds", "1,2", "--classes", "0,1",
@@ -472,15 +396,15 @@ def test_a_video_export_while_the_view_turns_matches_stylegan_video(app, model, 
 
 
 def test_cancelling_a_video_export_from_its_button(app, tmp_path):
-    _settle(app)
-    _only(app, "Capture")
+    settle(app)
+    only_panels(app, "Capture")
     capture = app.capture_widget
     capture.frames_per_transition = 5000
-    _click(app, "video a-b")
+    click(app, "video a-b")
     export = capture.export
     assert export is not None
-    _click(app, "video cancel")
-    assert _frames_until(app, lambda: capture.export is None)
+    click(app, "video cancel")
+    assert frames_until(app, lambda: capture.export is None)
     assert export.cancelled and "cancelled" in capture.message
     assert not list((tmp_path / "data" / "captures").glob("video*.mp4"))
 
@@ -489,7 +413,7 @@ def test_cancelling_a_video_export_from_its_button(app, tmp_path):
 
 
 def test_an_idle_window_sleeps_until_something_happens(app):
-    _settle(app)
+    settle(app)
     for _ in range(5):
         app.step()
     drawn = app.frames_drawn
