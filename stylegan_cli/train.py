@@ -143,6 +143,9 @@ def train(superres: bool, resume: Path | None, **arguments):
         for name in values
         if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
     ]
+    # A resumed run keeps its own length and bookkeeping unless told otherwise; its folder and the device are
+    # where it runs now.
+    typed += ["outdir", "device"]
     trainer = Trainer(options, log=click.echo, resume=None if resume is None else str(resume), changed=typed)
     snapshot = trainer.run()
     if torch.distributed.is_initialized():

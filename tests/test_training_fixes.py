@@ -78,6 +78,7 @@ def test_resume_needs_only_the_run_folder(run8, tmp_path):
     assert result.exit_code == 0, result.output
     assert "resumed" in result.output and "network-snapshot-000000.012.safetensors" in result.output
     assert (run / "network-snapshot-000000.012.safetensors").is_file()  # outdir: the resumed folder
+    assert json.loads((run / "training_options.json").read_text())["outdir"] == str(run)
 
 
 def test_resume_takes_moved_data_of_the_same_shape_and_refuses_other_data(run8, data16, tmp_path):
