@@ -45,6 +45,18 @@ def _wait_for(condition, process: subprocess.Popen, seconds: float = 120) -> boo
     return condition()
 
 
+def _ctrl_c(process: subprocess.Popen, ready, moment: float) -> str:
+    """Press Ctrl-C `moment` seconds after `ready()` holds; the output of a process that stopped as interrupted
+    (exit code 130), with one message and no traceback."""
+    assert _wait_for(ready, process), process.communicate()[0]
+    time.sleep(moment)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    return output
+
+
 def _no_temporaries(folder: Path) -> None:
     leftovers = [path.name for path in folder.rglob("*") if path.name.endswith(".tmp")]
     assert not leftovers, leftovers
@@ -73,12 +85,8 @@ def model(tmp_path_factory):
 def test_ctrl_c_in_generate_leaves_only_complete_images(model, tmp_path, moment):
     outdir = tmp_path / "out"
     process = _start("generate", "-n", model, "--seeds", "0-2999", "--outdir", str(outdir), cwd=tmp_path)
-    assert _wait_for(lambda: outdir.exists() and any(outdir.iterdir()), process), process.communicate()[0]
-    time.sleep(moment)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 130, output
-    assert "interrupted" in output and "Traceback" not in output
+    output = _ctrl_c(process, lambda: outdir.exists() and any(outdir.iterdir()), moment)
+    assert "interrupted" in output
     _no_temporaries(outdir)
     images = sorted(outdir.glob("*.png"))
     assert 0 < len(images) < 3000
@@ -97,12 +105,7 @@ def test_ctrl_c_in_video_leaves_no_video_and_keeps_the_old_one(model, tmp_path, 
     process = _start("video", "-n", model, "--seeds", "0-99", "--frames-per-transition", "60", "--out", str(out),
                      cwd=tmp_path)  # fmt: skip
     started = lambda: any(path.name.endswith(".tmp") for path in tmp_path.iterdir())  # noqa: E731
-    assert _wait_for(started, process), process.communicate()[0]
-    time.sleep(moment)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 130, output
-    assert "Traceback" not in output
+    _ctrl_c(process, started, moment)
     _no_temporaries(tmp_path)
     assert out.read_bytes() == before
 
@@ -118,12 +121,7 @@ def test_ctrl_c_in_invert_writes_the_best_result_so_far_whole(model, tmp_path, m
     process = _start("invert", "-n", model, "--target", str(target), "--class", "0", "--steps", "100000",
                      "--outdir", str(outdir), cwd=tmp_path)  # fmt: skip
     # The optimisation video is the first file it opens (under a temporary name), right before the first step.
-    assert _wait_for(lambda: outdir.exists() and any(outdir.iterdir()), process), process.communicate()[0]
-    time.sleep(moment)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output
-    assert "Traceback" not in output
+    output = _ctrl_c(process, lambda: outdir.exists() and any(outdir.iterdir()), moment)
     _no_temporaries(outdir)
     if not (outdir / "metrics.json").exists():  # stopped before the first step: nothing at all is written
         assert moment == 0.0 and "nothing partial was written" in output and not list(outdir.iterdir())
