@@ -65,8 +65,7 @@ class AsyncRenderer:
     def result(self) -> RenderResult | None:
         """The newest finished result, or None if nothing new has finished since the last call."""
         with self._lock:
-            if self.threaded:
-                self._revive()
+            self._revive()
             result, self._result = self._result, None
             self.result_ready.clear()
         return result
