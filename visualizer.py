@@ -3,6 +3,10 @@ Recent..., and join the saved recent list once they have opened)."""
 
 import sys
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # before torch is imported (see stylegan.memory)
+
 from viz.main import main
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ with random weights: 64x64 at 128 channels, and 32x32 at 256, where the convolut
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import math
 

@@ -23,6 +23,10 @@ graph and torch.compile(G.synthesis): start-up seconds and steady ms.
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import contextlib
 import os

@@ -19,6 +19,10 @@ Issue 13 asks for ref/fast >= 10 at these shapes.
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import sys
 import time

@@ -10,6 +10,10 @@ modulated convolutions and every weight gradient computed, as before issue 13. O
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import time
 

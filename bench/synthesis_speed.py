@@ -8,6 +8,10 @@ Prints seconds per image for each preset and its ratio to the first preset measu
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import time
 

@@ -10,6 +10,10 @@ conversion and encoding cost nothing.
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import tempfile
 import time

@@ -9,6 +9,10 @@ headless machine run it as `xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/pytho
 
 from __future__ import annotations
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
+
 import argparse
 import statistics
 import sys

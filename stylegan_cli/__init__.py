@@ -1,6 +1,10 @@
 """The `stylegan` command line. It sits above the model library, the trainer and the visualizer: one module per
 command, each a thin wrapper over library functions; none of the three imports this package."""
 
+from stylegan.memory import tune_allocator
+
+tune_allocator()  # before the commands import torch (see stylegan.memory)
+
 from stylegan_cli.centroids import centroids
 from stylegan_cli.convert import convert
 from stylegan_cli.dataset import dataset

@@ -10,6 +10,7 @@ import torch
 from tiny import latents, tiny_generator
 
 from stylegan.ops import _dispatch
+from stylegan.ops import filtered_lrelu as filtered_lrelu_module
 from stylegan.ops.filtered_lrelu import filtered_lrelu
 
 TOLERANCE = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-4)}
@@ -94,6 +95,22 @@ def test_fast_path_at_the_layer_shapes_of_the_presets_and_with_torgb_settings():
     ]:
         _compare(x, fu, fd12, b, torch.float32, up=up, down=2, padding=padding, clamp=256)
     _compare(x, None, None, b, torch.float32, gain=1, slope=1, clamp=256)  # ToRGB
+
+
+def test_the_preset_layers_crop_inside_the_transposed_convolutions():
+    """Every layer of the presets crops its upsampled signal by the same amount at both ends, so the transposed
+    convolutions skip those samples (their padding argument) instead of computing them and then copying the
+    rest out of a view (the values are the tests above)."""
+    filters = {taps: torch.rand(taps) + 0.1 for taps in (12, 24)}
+    for size, up, padding, crop in [
+        (38, 2, [9, 8, 9, 8], (2, 2)),
+        (54, 4, [-6, -9, -6, -9], (21, 21)),
+        (86, 2, [-11, -12, -11, -12], (10, 10)),
+    ]:
+        x = torch.randn(1, 2, size, size)
+        plan = filtered_lrelu_module._plan(x, filters[6 * up], filters[12], up, 2, padding)
+        passes = filtered_lrelu_module._depthwise_weights(filters[6 * up], 2, up**2, False, x)
+        assert filtered_lrelu_module._transposed_crop(plan, passes) == crop
 
 
 def test_fast_path_leaves_its_input_alone_and_has_second_order_gradients():

@@ -207,8 +207,10 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         px, py = plan.x, plan.y
         if px.before or px.after or py.before or py.after:
             x = x[:, :, py.first : py.last + 1, px.first : px.last + 1]
-        if b is not None:
-            x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+        if b is not None:  # the bias and the change of layout in one pass
+            x = torch.add(
+                x, b.to(x.dtype).reshape(1, -1, 1, 1), out=torch.empty_like(x, memory_format=layout)
+            )
         x = x.contiguous(memory_format=layout)
         # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
         # the downsampling taps without it. The output gain of the activation moves into the downsampling.
@@ -216,12 +218,14 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         down_weights = _depthwise_weights(fd, channels, gain, not flip_filter, x)
         if b is None and not up_weights:
             x = x.clone()  # the activation runs in place and must not write to the caller's x
-        t = _upsample(x, up_weights, plan.up)
+        crop = _transposed_crop(plan, up_weights)
+        y = _upsample(x, up_weights, plan.up, crop)
         (x0, x1), (y0, y1) = px.pad(), py.pad()
-        if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
-            y = t[:, :, -y0 : t.shape[2] + y1, -x0 : t.shape[3] + x1]
-        else:
-            y = F.pad(t, [x0, x1, y0, y1])
+        if crop is None:
+            if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
+                y = y[:, :, -y0 : y.shape[2] + y1, -x0 : y.shape[3] + x1]
+            else:
+                y = F.pad(y, [x0, x1, y0, y1])
         if slope != 1:
             F.leaky_relu_(y, slope)
         limit = None if clamp is None else clamp / gain
@@ -230,7 +234,7 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         out = _downsample(y, down_weights, plan.down).contiguous()
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             ctx.save_for_backward(y)
-            ctx.up_weights, ctx.down_weights = up_weights, down_weights
+            ctx.up_weights, ctx.down_weights, ctx.crop = up_weights, down_weights, crop
             ctx.plan, ctx.slope, ctx.limit, ctx.has_bias = plan, slope, limit, b is not None
         return out
 
@@ -251,9 +255,10 @@ class _FusedFilteredLReLU(torch.autograd.Function):
             multiplier = (~hit).to(y.dtype) if multiplier is None else multiplier.masked_fill_(hit, 0)
         if multiplier is not None:
             grad = grad * multiplier
-        (x0, x1), (y0, y1) = px.pad(), py.pad()
-        grad = F.pad(grad, [-x0, -x1, -y0, -y1])  # the adjoint of padding is cropping and vice versa
-        grad = _upsample_adjoint(grad, ctx.up_weights, plan.up)
+        if ctx.crop is None:
+            (x0, x1), (y0, y1) = px.pad(), py.pad()
+            grad = F.pad(grad, [-x0, -x1, -y0, -y1])  # the adjoint of padding is cropping and vice versa
+        grad = _upsample_adjoint(grad, ctx.up_weights, plan.up, ctx.crop)
         if px.before or px.after or py.before or py.after:
             grad = F.pad(grad, [px.before, px.after, py.before, py.after])
         grad = grad.contiguous()
@@ -262,15 +267,32 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         return grad_x, grad_b, None, None, None, None, None, None, None
 
 
-def _upsample(x: torch.Tensor, passes: list[Pass], up: int) -> torch.Tensor:
+def _transposed_crop(plan: _Plan, passes: list[Pass]) -> tuple[int, int] | None:
+    """(rows, columns) that the transposed convolutions crop from each end of their output, where that is the
+    whole cropping of the upsampled signal: it has to crop, by the same amount at both ends of each axis, as
+    every layer of the presets does. The cropped samples are then never computed nor copied."""
+    (x0, x1), (y0, y1) = plan.x.pad(), plan.y.pad()
+    if not passes or x0 != x1 or y0 != y1 or x0 > 0 or y0 > 0:
+        return None
+    return -y0, -x0
+
+
+def _pass_crop(crop: tuple[int, int] | None, along_y: bool, along_x: bool) -> tuple[int, int]:
+    rows, columns = crop or (0, 0)
+    return rows if along_y else 0, columns if along_x else 0
+
+
+def _upsample(x: torch.Tensor, passes: list[Pass], up: int, crop: tuple[int, int] | None) -> torch.Tensor:
     for weight, along_y, along_x in passes:
-        x = F.conv_transpose2d(x, weight, stride=_strides(along_y, along_x, up), groups=x.shape[1])
+        stride, padding = _strides(along_y, along_x, up), _pass_crop(crop, along_y, along_x)
+        x = F.conv_transpose2d(x, weight, stride=stride, padding=padding, groups=x.shape[1])
     return x
 
 
-def _upsample_adjoint(grad: torch.Tensor, passes: list[Pass], up: int) -> torch.Tensor:
+def _upsample_adjoint(grad: torch.Tensor, passes: list[Pass], up: int, crop: tuple[int, int] | None):
     for weight, along_y, along_x in reversed(passes):
-        grad = F.conv2d(grad, weight, stride=_strides(along_y, along_x, up), groups=grad.shape[1])
+        stride, padding = _strides(along_y, along_x, up), _pass_crop(crop, along_y, along_x)
+        grad = F.conv2d(grad, weight, stride=stride, padding=padding, groups=grad.shape[1])
     return grad
 
 
@@ -296,6 +318,11 @@ def _downsample_adjoint(grad: torch.Tensor, passes: list[Pass], down: int, heigh
         h, w = sizes[-1]
         sizes.append(((h - weight.shape[2]) // sh + 1, (w - weight.shape[3]) // sw + 1))
     for (weight, along_y, along_x), (h, w) in zip(reversed(passes), reversed(sizes), strict=True):
-        grad = F.conv_transpose2d(grad, weight, stride=_strides(along_y, along_x, down), groups=grad.shape[1])
-        grad = F.pad(grad, [0, w - grad.shape[3], 0, h - grad.shape[2]])  # samples that no output read
+        sh, sw = _strides(along_y, along_x, down)
+        # The trailing input samples that no output read (fewer than the stride) get zero gradient.
+        unread = (
+            h - (grad.shape[2] - 1) * sh - weight.shape[2],
+            w - (grad.shape[3] - 1) * sw - weight.shape[3],
+        )
+        grad = F.conv_transpose2d(grad, weight, stride=(sh, sw), output_padding=unread, groups=grad.shape[1])
     return grad
