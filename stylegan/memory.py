@@ -3,8 +3,8 @@
 A synthesis, a training step or an inversion step allocates and frees buffers of several megabytes per layer,
 on every call. With the C library's defaults those buffers go back to the kernel when freed (glibc unmaps the
 ones above its mmap threshold and trims the heap above its trim threshold), so the next call faults them in
-again one 4 KiB page at a time. On the 2-core machine of bench/allocator.py those page faults took more time
-than the arithmetic of a filtered_lrelu layer, and a training step ran a third faster without them.
+again one 4 KiB page at a time. On the 2-core machine of bench/allocator.py those page faults could take more
+time than the arithmetic of a filtered_lrelu layer, and a training step ran 1.2-1.35x faster without them.
 
 `tune_allocator()` keeps freed memory in the process and backs large tensors with transparent huge pages
 (PyTorch's THP_MEM_ALLOC_ENABLE). The command line and the visualizer call it first thing; a library user can
