@@ -42,6 +42,7 @@ def worker(repeats: int) -> None:
     from stylegan.memory import tune_allocator
 
     tuned = tune_allocator()
+    import argparse
     import resource
     import tempfile
     import time
@@ -50,12 +51,13 @@ def worker(repeats: int) -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _layouts import named_generator
-    from train_speed import make_dataset
+    from generator import mapped
+    from ops import layer_calls
+    from train_speed import make_dataset, training_options
 
     from stylegan.ops._dispatch import ENV_VARIABLE
     from stylegan.ops.filtered_lrelu import filtered_lrelu
     from training.loop import Trainer
-    from training.options import TrainingOptions
 
     def faults() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -75,27 +77,21 @@ def worker(repeats: int) -> None:
         for layout in SYNTHESIS_LAYOUTS:
             G = named_generator(layout)
             for batch in (1, 4) if layout == SYNTHESIS_LAYOUTS[0] else (1,):
-                ws = G.mapping(torch.randn(batch, G.z_dim), torch.eye(G.c_dim)[:batch] if G.c_dim else None)
+                ws = mapped(G, batch)
                 for ops in ("fast", "ref") if batch == 1 else ("fast",):
                     os.environ[ENV_VARIABLE] = ops
                     results[f"{layout} b{batch} {ops}"] = best(lambda G=G, ws=ws: G.synthesis(ws))
         os.environ[ENV_VARIABLE] = "fast"
-        G = named_generator(SYNTHESIS_LAYOUTS[0])
-        layer = max(
-            (getattr(G.synthesis, name) for name in G.synthesis.layer_names),
-            key=lambda candidate: candidate.spec.in_size,
-        )
-        size = layer.spec.in_size + layer.conv_kernel - 1
-        x = torch.randn(1, layer.out_channels, size, size) * 3
-        kwargs = dict(fu=layer.up_filter, fd=layer.down_filter, b=layer.bias.detach(), up=layer.up_factor,
-                      down=layer.down_factor, padding=layer.padding, clamp=layer.conv_clamp)  # fmt: skip
+        _, kwargs = max(layer_calls(SYNTHESIS_LAYOUTS[0], 1), key=lambda call: call[1]["x_shape"][-1])
+        kwargs = dict(kwargs)
+        x = torch.randn(kwargs.pop("x_shape")) * 3
         results["filtered_lrelu"] = best(lambda: filtered_lrelu(x, **kwargs))
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.zip"
         make_dataset(data, 32)
-        options = TrainingOptions(data=str(data), outdir=str(Path(tmp) / "run"), batch=16, cbase=8192, cmax=128,
-                                  syn_layers=6, w_dim=128, backbones=["tf_efficientnet_lite0"], pretrained=True,
-                                  d_input_size=64, cls_weight=0, workers=0, device="cpu")  # fmt: skip
+        config = argparse.Namespace(batch=16, cmax=128, backbones="tf_efficientnet_lite0", pretrained=True,
+                                    d_input_size=64, path_length=False)  # fmt: skip
+        options = training_options(data, Path(tmp) / "run", "cpu", True, config)
         trainer = Trainer(options, log=lambda _line: None)
         real, real_c = next(trainer._loader())
         results["train step b16"] = best(lambda: trainer.train_step(real, real_c))
@@ -105,10 +101,11 @@ def worker(repeats: int) -> None:
 
 
 def run_configuration(env: dict, repeats: int) -> dict:
-    environment = {**os.environ, **env}
-    if not env:
-        environment.pop("STYLEGAN_ALLOCATOR", None)
-        environment.pop("THP_MEM_ALLOC_ENABLE", None)
+    """The worker's report with exactly `env`'s allocator variables (none of this process's own)."""
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("STYLEGAN_ALLOCATOR", "THP_MEM_ALLOC_ENABLE")
+    }
+    environment.update(env)
     out = subprocess.run([sys.executable, __file__, "--worker", "--repeats", str(repeats)], env=environment,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])

@@ -56,8 +56,9 @@ def timed(function, steps: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def measure(data: Path, outdir: Path, device: str, amp: bool, args) -> tuple[float, float]:
-    options = TrainingOptions(
+def training_options(data: Path, outdir: Path, device: str, amp: bool, args) -> TrainingOptions:
+    """The small config this benchmark trains (also bench/allocator.py's training step)."""
+    return TrainingOptions(
         data=str(data),
         outdir=str(outdir),
         batch=args.batch,
@@ -74,7 +75,10 @@ def measure(data: Path, outdir: Path, device: str, amp: bool, args) -> tuple[flo
         workers=0,
         device=device,
     )
-    trainer = Trainer(options, log=lambda _line: None)
+
+
+def measure(data: Path, outdir: Path, device: str, amp: bool, args) -> tuple[float, float]:
+    trainer = Trainer(training_options(data, outdir, device, amp, args), log=lambda _line: None)
     real, real_c = next(trainer._loader())
 
     def forward_only():

@@ -220,8 +220,8 @@ class _FusedFilteredLReLU(torch.autograd.Function):
             x = x.clone()  # the activation runs in place and must not write to the caller's x
         crop = _transposed_crop(plan, up_weights)
         y = _upsample(x, up_weights, plan.up, crop)
-        (x0, x1), (y0, y1) = px.pad(), py.pad()
         if crop is None:
+            (x0, x1), (y0, y1) = px.pad(), py.pad()
             if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
                 y = y[:, :, -y0 : y.shape[2] + y1, -x0 : y.shape[3] + x1]
             else:
