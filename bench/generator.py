@@ -2,8 +2,9 @@
 
 Synthesis of the layouts in bench/_layouts.py (StyleGAN-XL 64x64 and StyleGAN3-T 64x64 with 128 channels,
 StyleGAN-XL 32x32 with 256 channels) at batch 1 and 4, and inversion steps per second of the bundled default
-model and of the StyleGAN-XL 64x64 layout. STYLEGAN_OPS switches every op between 'fast' and 'ref'; runs alternate between the two and the minimum
-of the repeats is kept, since a shared machine adds noise.
+model and of the StyleGAN-XL 64x64 layout. STYLEGAN_OPS switches every op between 'fast' and 'ref', and
+STYLEGAN_NATIVE=0 gives a third column, the fast path without its compiled filtered_lrelu kernel; runs
+alternate between them and the minimum of the repeats is kept, since a shared machine adds noise.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/generator.py [--repeats 5] [--steps 5] [--batches 1 4]
 
@@ -42,11 +43,13 @@ import stylegan
 from stylegan.inversion import Projector
 from stylegan.latent import one_hot
 from stylegan.networks.generator import Generator
-from stylegan.ops import _dispatch
+from stylegan.ops import _dispatch, native
 from stylegan.ops._dispatch import ENV_VARIABLE
 from stylegan.perceptual import ReconstructionLoss
 
 IMPLEMENTATIONS = ("fast", "ref")
+# On the CPU also the fast path without its compiled filtered_lrelu kernel: the PyTorch passes alone.
+CPU_IMPLEMENTATIONS = ("fast", "pytorch", "ref")
 
 # Dense (no sparsity) peak TFLOP/s per GPU: fp16 on the tensor cores with fp32 accumulation, tf32 on the tensor
 # cores, fp32 on the CUDA cores; from NVIDIA's H100, H200 and A100 datasheets at boost clock, the sparsity figures
@@ -64,21 +67,27 @@ PEAK_TFLOPS = {
 
 @contextlib.contextmanager
 def implementation(impl: str):
-    """Every op under `impl` ('fast' or 'ref') through STYLEGAN_OPS, restored afterwards."""
-    saved = os.environ.get(ENV_VARIABLE)
-    os.environ[ENV_VARIABLE] = impl
+    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernel) through
+    STYLEGAN_OPS and STYLEGAN_NATIVE, restored afterwards."""
+    wanted = {
+        ENV_VARIABLE: "fast" if impl == "pytorch" else impl,
+        native.ENV_VARIABLE: "0" if impl == "pytorch" else "1",
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(ENV_VARIABLE, None)
-        else:
-            os.environ[ENV_VARIABLE] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def alternating_min(function, repeats: int) -> dict[str, float]:
-    """Seconds per call of function() under each implementation, the minimum over interleaved repeats."""
-    best = dict.fromkeys(IMPLEMENTATIONS, float("inf"))
+    """Seconds per call of function() under each CPU implementation, the minimum over interleaved repeats."""
+    best = dict.fromkeys(CPU_IMPLEMENTATIONS, float("inf"))
     for impl in best:  # warm-up
         with implementation(impl):
             function()
@@ -101,7 +110,8 @@ def synthesis(batches: list[int], repeats: int) -> None:
                 ws = G.mapping(z, c)
                 best = alternating_min(lambda G=G, ws=ws: G.synthesis(ws), repeats)
             print(f"  {name:<24} batch {batch}:  fast {best['fast'] * 1e3:8.1f} ms  ref {best['ref'] * 1e3:8.1f} ms  "
-                  f"x{best['ref'] / best['fast']:5.2f}")  # fmt: skip
+                  f"x{best['ref'] / best['fast']:5.2f}   without the compiled kernel {best['pytorch'] * 1e3:8.1f} ms  "
+                  f"x{best['ref'] / best['pytorch']:5.2f}")  # fmt: skip
 
 
 INVERSION_LAYOUT = "stylegan-xl 64x64 c128"
@@ -121,9 +131,10 @@ def inversion(steps: int, repeats: int) -> None:
                 projector.step()
 
         best = alternating_min(run, repeats)
-        fast, ref = steps / best["fast"], steps / best["ref"]
+        fast, ref, pytorch = (steps / best[impl] for impl in ("fast", "ref", "pytorch"))
         print(f"  {name} ({G.img_resolution}x{G.img_resolution}), w+, pixel+ms-ssim loss:  "
-              f"fast {fast:6.2f} steps/s  ref {ref:6.2f} steps/s  x{fast / ref:5.2f}")  # fmt: skip
+              f"fast {fast:6.2f} steps/s  ref {ref:6.2f} steps/s  x{fast / ref:5.2f}   "
+              f"without the compiled kernel {pytorch:6.2f} steps/s  x{pytorch / ref:5.2f}")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

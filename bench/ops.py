@@ -3,8 +3,8 @@
 Each distinct layer shape (channels, input size, up/down factors, filter taps, padding) of the layouts in
 bench/_layouts.py is timed with impl='fast' and impl='ref', interleaved, and the minimum of the repeats is
 kept, since a shared machine adds noise. Prints each shape's ms and ratio, and the ratio of the summed time of
-every layer of each layout. Also the matrix form of upfirdn2d (the 'auto' path before the fused op) as a second
-baseline.
+every layer of each layout. On the CPU also the fast path without its compiled kernel (STYLEGAN_NATIVE=0: the
+PyTorch passes alone) and the matrix form of upfirdn2d (the 'auto' path before the fused op).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ops.py [--batch 1] [--repeats 7] [--backward]
 
@@ -24,6 +24,7 @@ from stylegan.memory import tune_allocator
 tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from collections import Counter
 import torch
 from _layouts import LAYOUTS, cuda_seconds, named_generator
 
-from stylegan.ops import _dispatch
+from stylegan.ops import _dispatch, native
 from stylegan.ops.filtered_lrelu import _filtered_lrelu_ref, filtered_lrelu
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
@@ -107,6 +108,7 @@ def measure(kwargs: dict, repeats: int, backward: bool, device: torch.device, dt
 
         has_kernel = _setup(x, **kwargs, **extra, flip_filter=False) is not None
     else:
+        functions["pytorch"] = without_compiled_kernel(functions["fast"])
         functions["matrix"] = run(
             lambda x: _filtered_lrelu_ref(x, **kwargs, **extra, flip_filter=False, impl="fast")
         )
@@ -116,15 +118,32 @@ def measure(kwargs: dict, repeats: int, backward: bool, device: torch.device, dt
     return first, best, has_kernel
 
 
+def without_compiled_kernel(call):
+    """call with the fast path's compiled CPU kernel switched off: its PyTorch passes alone."""
+
+    def pytorch_only():
+        saved = os.environ.get(native.ENV_VARIABLE)
+        os.environ[native.ENV_VARIABLE] = "0"
+        try:
+            call()
+        finally:
+            if saved is None:
+                del os.environ[native.ENV_VARIABLE]
+            else:
+                os.environ[native.ENV_VARIABLE] = saved
+
+    return pytorch_only
+
+
 def report(layout: str, calls: list, repeats: int, backward: bool, device: torch.device, dtype: str, results):
     """The table of one layout's layer calls; `results` holds the measurements of shapes seen before."""
     counts = Counter(key for key, _ in calls)
     on_cuda = device.type == "cuda"
     print(f"\n{layout}" + (f", {dtype}" if on_cuda else ""))
-    last = "  1st fast s" if on_cuda else "  matrix ms  ref/fast"
+    last = "  1st fast s" if on_cuda else " pytorch ms  matrix ms  ref/fast  ref/pytorch"
     print(f"  {'C':>4} {'size':>4} up dn taps padding            count   fast ms    ref ms{last}"
           + ("  ref/fast" if on_cuda else ""))  # fmt: skip
-    totals = dict.fromkeys(("fast", "ref") if on_cuda else ("fast", "ref", "matrix"), 0.0)
+    totals = dict.fromkeys(("fast", "ref") if on_cuda else ("fast", "ref", "pytorch", "matrix"), 0.0)
     for key, kwargs in {key: kwargs for key, kwargs in calls}.items():
         if (key, dtype) not in results:
             results[key, dtype] = measure(kwargs, repeats, backward, device, DTYPES[dtype])
@@ -138,12 +157,15 @@ def report(layout: str, calls: list, repeats: int, backward: bool, device: torch
             kernel = "" if has_kernel else "  no kernel tile: fast is ref"
             line += f"  {first['fast']:10.2f}  x{r['ref'] / r['fast']:6.2f}{kernel}"
         else:
-            line += f"  {r['matrix'] * 1e3:9.2f}  x{r['ref'] / r['fast']:6.2f}"
+            line += (f"  {r['pytorch'] * 1e3:9.2f}  {r['matrix'] * 1e3:9.2f}  x{r['ref'] / r['fast']:6.2f}"
+                     f"  x{r['ref'] / r['pytorch']:9.2f}")  # fmt: skip
         print(line)
     summary = (f"  all layers: fast {totals['fast'] * 1e3:.1f} ms, ref {totals['ref'] * 1e3:.1f} ms "
                f"(x{totals['ref'] / totals['fast']:.2f})")  # fmt: skip
     if not on_cuda:
-        summary += f", matrix {totals['matrix'] * 1e3:.1f} ms (x{totals['matrix'] / totals['fast']:.2f})"
+        summary += (f"; without the compiled kernel {totals['pytorch'] * 1e3:.1f} ms "
+                    f"(ref x{totals['ref'] / totals['pytorch']:.2f}); matrix {totals['matrix'] * 1e3:.1f} ms "
+                    f"(x{totals['matrix'] / totals['fast']:.2f} of fast)")  # fmt: skip
     print(summary)
 
 

@@ -1,5 +1,6 @@
 """The fast filtered_lrelu path equals the reference: values and gradients, float32 and float64, across up/down
-factors, filter shapes and sizes, paddings, flip_filter, clamp and bias; and the implementation choice."""
+factors, filter shapes and sizes, paddings, flip_filter, clamp and bias, with and without its compiled CPU
+kernel; and the implementation choice."""
 
 import itertools
 import zlib
@@ -9,7 +10,7 @@ import pytest
 import torch
 from tiny import latents, tiny_generator
 
-from stylegan.ops import _dispatch
+from stylegan.ops import _dispatch, native
 from stylegan.ops import filtered_lrelu as filtered_lrelu_module
 from stylegan.ops.filtered_lrelu import filtered_lrelu
 
@@ -59,9 +60,16 @@ def _compare(x, fu, fd, b, dtype, **kwargs):
     return True
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    ("dtype", "compiled"), [(torch.float64, False), (torch.float32, False), (torch.float32, True)]
+)
 @pytest.mark.parametrize(("up", "down", "kind", "padding"), CASES)
-def test_fast_filtered_lrelu_matches_the_reference_with_gradients(dtype, up, down, kind, padding):
+def test_fast_filtered_lrelu_matches_the_reference_with_gradients(
+    monkeypatch, dtype, compiled, up, down, kind, padding
+):
+    """Float32 runs twice: on the compiled CPU kernel where it takes the case (test_ops_native.py), and on
+    the PyTorch passes alone."""
+    monkeypatch.setenv(native.ENV_VARIABLE, "1" if compiled else "0")
     rng = np.random.default_rng(zlib.crc32(f"{up} {down} {kind} {padding}".encode()))
     taps_up, taps_down = int(rng.choice([2, 5, 6 * up])), int(rng.choice([3, 4, 6 * down]))
     fu = _filter(kind, taps_up, rng, dtype)

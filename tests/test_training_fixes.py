@@ -158,3 +158,24 @@ def test_early_stopping_reaches_every_process(data16, tmp_path):
     assert [row["kimg"] for row in rows] == pytest.approx([0.004, 0.008])
     assert rows[0]["FD-lite0"] == rows[1]["FD-lite0"]
     assert (tmp_path / STATE_FILE).is_file()
+
+
+def test_a_resume_may_lower_the_learning_rates_and_keeps_them_otherwise(run8, data16, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run8["outdir"], run)
+    saved = run8["trainer"].options
+    ratio_G = saved.g_reg_interval / (saved.g_reg_interval + 1)  # noqa: N806 (lazy regularisation)
+    ratio_D = saved.d_reg_interval / (saved.d_reg_interval + 1)  # noqa: N806
+
+    def learning_rates(**given) -> tuple[float, float]:
+        options = tiny_options(data16, run, **given)
+        trainer = Trainer(options, resume=str(run), changed=["outdir", *given], **QUIET)
+        return trainer.opt_G.param_groups[0]["lr"], trainer.opt_D.param_groups[0]["lr"]
+
+    assert learning_rates() == pytest.approx((saved.glr * ratio_G, saved.dlr * ratio_D))
+    assert learning_rates(glr=5e-4, dlr=4e-4) == pytest.approx((5e-4 * ratio_G, 4e-4 * ratio_D))
+
+    result = _cli_resume(run, "--kimg", "0.012", "--glr", "0.0005", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    options = json.loads((run / "training_options.json").read_text())
+    assert options["glr"] == 0.0005 and options["dlr"] == saved.dlr

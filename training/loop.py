@@ -41,7 +41,7 @@ from training.snapshot import load_training_state, read_training_info, save_trai
 
 STATE_FILE = "training-state.safetensors"
 # What a resumed run may change; the rest is the run's own.
-RESUME_CHANGEABLE = ("kimg", "outdir", "workers", "tick_kimg", "snap_ticks", "device")
+RESUME_CHANGEABLE = ("kimg", "outdir", "workers", "tick_kimg", "snap_ticks", "device", "glr", "dlr")
 GUIDANCE_NETWORK = "deit_small_distilled_patch16_224"
 GUIDANCE_MIN_RESOLUTION = 32
 STEM_MIN_RESOLUTION = 16
@@ -108,6 +108,11 @@ def _check_stem(stem: Generator, options: TrainingOptions, dataset: ImageDataset
             f"the stem's channel base ({channel_base}) leaves the {wanted}x{wanted} layers without channels: "
             f"grow it by a smaller --up-factor"
         )
+
+
+def _lazy_regularisation_ratio(reg_interval: int) -> float:
+    """How much of each step's learning rate and momentum a lazily regularised optimiser uses (StyleGAN2)."""
+    return reg_interval / (reg_interval + 1)
 
 
 def _describe_images(resolution: int, channels: int, classes: int) -> str:
@@ -199,9 +204,9 @@ class Trainer:
     def _resumed_options(
         self, path: Path, given: TrainingOptions, changed: Iterable[str] | None
     ) -> TrainingOptions:
-        """The run's own options; only the length, the output folder, the bookkeeping and the place of the data
-        (when the dataset moved: `_check_resumed_data` checks that it fits) may change, and of those only the
-        ones in `changed` (all of them when it is None) are taken from `given`."""
+        """The run's own options; only the length, the learning rates, the output folder, the bookkeeping and the
+        place of the data (when the dataset moved: `_check_resumed_data` checks that it fits) may change, and of
+        those only the ones in `changed` (all of them when it is None) are taken from `given`."""
         saved = TrainingOptions(**read_training_info(path)["options"])
         changeable = [name for name in RESUME_CHANGEABLE if changed is None or name in changed]
         options = dataclasses.replace(saved, **{name: getattr(given, name) for name in changeable})
@@ -265,7 +270,7 @@ class Trainer:
         return G.train().to(self.device), metadata
 
     def _adam(self, params, lr: float, reg_interval: int) -> torch.optim.Adam:
-        ratio = reg_interval / (reg_interval + 1)  # lazy regularisation, as StyleGAN2
+        ratio = _lazy_regularisation_ratio(reg_interval)
         return torch.optim.Adam(params, lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
 
     def _loss_options(self) -> LossOptions:
@@ -342,6 +347,13 @@ class Trainer:
     def _load_state(self, path: Path) -> None:
         extra = load_training_state(path, self._state_modules(), {"opt_G": self.opt_G, "opt_D": self.opt_D})
         self.loss.pl_mean.copy_(extra["pl_mean"])
+        # The optimisers' saved state holds the run's learning rates; a resume may lower them (to fine-tune).
+        for optimizer, lr, interval in (
+            (self.opt_G, self.options.glr, self.options.g_reg_interval),
+            (self.opt_D, self.options.dlr, self.options.d_reg_interval),
+        ):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * _lazy_regularisation_ratio(interval)
         info = read_training_info(path)
         self.progress = Progress(**info["progress"])
         self.metadata = info["metadata"]

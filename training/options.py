@@ -102,8 +102,12 @@ class TrainingOptions:
         default=200.0, metadata=dict(min=0, help="The blur of D's inputs fades out over this many kimg.")
     )
     # Optimisation.
-    glr: float = field(default=0.0025, metadata=dict(min=0))
-    dlr: float = field(default=0.002, metadata=dict(min=0))
+    glr: float = field(
+        default=0.0025, metadata=dict(min=0, help="Generator learning rate (on --resume: from then on).")
+    )
+    dlr: float = field(
+        default=0.002, metadata=dict(min=0, help="Discriminator learning rate (on --resume: from then on).")
+    )
     g_reg_interval: int = field(default=4, metadata=dict(min=1, cli=False))
     d_reg_interval: int = field(default=16, metadata=dict(min=1, cli=False))
     ema_kimg: float | None = field(default=None, metadata=dict(min=0, cli=False))  # None: batch * 10 / 32

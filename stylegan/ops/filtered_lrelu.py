@@ -11,7 +11,9 @@ FIR filter, decimation, each a separate op. The fast path computes the same thin
 - bias, leaky ReLU, gain and clamp are one autograd node: the gain moves into the downsampling taps, the
   activation runs in place on the upsampled buffer, and the backward pass uses one multiplier computed from
   the saved activation (zero where the clamp was hit), as the official CUDA kernel does;
-- on the CPU the passes run on channels-last tensors, where the depthwise kernels are faster.
+- on the CPU the passes run on channels-last tensors, where the depthwise kernels are faster;
+- where a C compiler is at hand, float32 calls with separable filters run the forward pass as one compiled
+  kernel instead (stylegan.ops.native), which saves the activation's derivative for the same backward.
 
 Trainable filters (a filter that requires grad), other dtypes and non-CPU devices take the reference.
 """
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from stylegan.ops import _dispatch
 from stylegan.ops._dispatch import resolve_impl
 from stylegan.ops.bias_act import bias_act
+from stylegan.ops.native import filtered_lrelu as native_filtered_lrelu
 from stylegan.ops.upfirdn2d import Padding, filter_size, parse_padding, upfirdn2d
 
 
@@ -139,8 +142,8 @@ class _Axis:
 
 
 class _Plan:
-    def __init__(self, up: int, down: int, x_axis: _Axis, y_axis: _Axis):
-        self.up, self.down, self.x, self.y = up, down, x_axis, y_axis
+    def __init__(self, up: int, down: int, x_axis: _Axis, y_axis: _Axis, padding: tuple[int, int, int, int]):
+        self.up, self.down, self.x, self.y, self.padding = up, down, x_axis, y_axis, padding
 
 
 def _plan(x, fu, fd, up, down, padding) -> _Plan | None:
@@ -157,7 +160,7 @@ def _plan(x, fu, fd, up, down, padding) -> _Plan | None:
     y_axis = _Axis(x.shape[2], up, uh, down, dh, py0, py1)
     if not (x_axis.ok and y_axis.ok):
         return None
-    return _Plan(up, down, x_axis, y_axis)
+    return _Plan(up, down, x_axis, y_axis, (px0, px1, py0, py1))
 
 
 Pass = tuple[torch.Tensor, bool, bool]  # a [C, 1, kh, kw] kernel, and whether it resamples along y and x
@@ -203,38 +206,25 @@ class _FusedFilteredLReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, b, fu, fd, plan: _Plan, gain, slope, clamp, flip_filter):
         channels = x.shape[1]
-        layout = _layout(x)
-        px, py = plan.x, plan.y
-        if px.before or px.after or py.before or py.after:
-            x = x[:, :, py.first : py.last + 1, px.first : px.last + 1]
-        if b is not None:  # the bias and the change of layout in one pass
-            x = torch.add(
-                x, b.to(x.dtype).reshape(1, -1, 1, 1), out=torch.empty_like(x, memory_format=layout)
-            )
-        x = x.contiguous(memory_format=layout)
-        # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
-        # the downsampling taps without it. The output gain of the activation moves into the downsampling.
-        up_weights = _depthwise_weights(fu, channels, plan.up**2, flip_filter, x)
-        down_weights = _depthwise_weights(fd, channels, gain, not flip_filter, x)
-        if b is None and not up_weights:
-            x = x.clone()  # the activation runs in place and must not write to the caller's x
-        crop = _transposed_crop(plan, up_weights)
-        y = _upsample(x, up_weights, plan.up, crop)
-        if crop is None:
-            (x0, x1), (y0, y1) = px.pad(), py.pad()
-            if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
-                y = y[:, :, -y0 : y.shape[2] + y1, -x0 : y.shape[3] + x1]
-            else:
-                y = F.pad(y, [x0, x1, y0, y1])
-        if slope != 1:
-            F.leaky_relu_(y, slope)
+        keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         limit = None if clamp is None else clamp / gain
-        if limit is not None:
-            y.clamp_(-limit, limit)
-        out = _downsample(y, down_weights, plan.down).contiguous()
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            ctx.save_for_backward(y)
-            ctx.up_weights, ctx.down_weights, ctx.crop = up_weights, down_weights, crop
+        compiled = native_filtered_lrelu.supports(x, fu, fd, plan.up, plan.down)
+        derivative = None  # of the activation, where the compiled kernel computed it; else y gives it
+        if compiled:
+            args = (x, fu, fd, b, plan.up, plan.down, plan.padding, gain, slope, clamp, flip_filter, keep)
+            out, derivative = native_filtered_lrelu.forward(*args)
+        if keep or not compiled:  # the passes of the PyTorch forward, and of every backward
+            # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
+            # the downsampling taps without it. The output gain of the activation moves into the downsampling.
+            up_weights = _depthwise_weights(fu, channels, plan.up**2, flip_filter, x)
+            down_weights = _depthwise_weights(fd, channels, gain, not flip_filter, x)
+        if not compiled:
+            out, y = _forward_passes(x, b, plan, up_weights, down_weights, slope, limit)
+        if keep:
+            ctx.save_for_backward(y if derivative is None else derivative)
+            ctx.saved_derivative = derivative is not None
+            ctx.up_weights, ctx.down_weights = up_weights, down_weights
+            ctx.crop = _transposed_crop(plan, up_weights)
             ctx.plan, ctx.slope, ctx.limit, ctx.has_bias = plan, slope, limit, b is not None
         return out
 
@@ -245,14 +235,7 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         px, py = plan.x, plan.y
         grad_out = grad_out.contiguous(memory_format=_layout(grad_out))
         grad = _downsample_adjoint(grad_out, ctx.down_weights, plan.down, py.size, px.size)
-        # The derivative of the activation from its saved output: 1 or slope by the sign (the gain sits in the
-        # downsampling taps), 0 where the clamp was hit.
-        multiplier = None
-        if ctx.slope != 1:
-            multiplier = (y > 0).to(y.dtype).mul_(1 - ctx.slope).add_(ctx.slope)
-        if ctx.limit is not None:
-            hit = y.abs() >= ctx.limit
-            multiplier = (~hit).to(y.dtype) if multiplier is None else multiplier.masked_fill_(hit, 0)
+        multiplier = y if ctx.saved_derivative else _activation_derivative(y, ctx.slope, ctx.limit)
         if multiplier is not None:
             grad = grad * multiplier
         if ctx.crop is None:
@@ -265,6 +248,44 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         grad_b = grad.sum([0, 2, 3]) if ctx.has_bias and ctx.needs_input_grad[1] else None
         grad_x = grad if ctx.needs_input_grad[0] else None
         return grad_x, grad_b, None, None, None, None, None, None, None
+
+
+def _activation_derivative(y: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor | None:
+    """The derivative of the activation from its output: 1 or slope by the sign (the gain sits in the
+    downsampling taps), 0 where the clamp was hit; None where it is 1 everywhere."""
+    multiplier = None
+    if slope != 1:
+        multiplier = (y > 0).to(y.dtype).mul_(1 - slope).add_(slope)
+    if limit is not None:
+        hit = y.abs() >= limit
+        multiplier = (~hit).to(y.dtype) if multiplier is None else multiplier.masked_fill_(hit, 0)
+    return multiplier
+
+
+def _forward_passes(x, b, plan: _Plan, up_weights, down_weights, slope, limit):
+    """The forward pass in PyTorch ops: (output, activation before the downsampling)."""
+    layout = _layout(x)
+    px, py = plan.x, plan.y
+    if px.before or px.after or py.before or py.after:
+        x = x[:, :, py.first : py.last + 1, px.first : px.last + 1]
+    if b is not None:  # the bias and the change of layout in one pass
+        x = torch.add(x, b.to(x.dtype).reshape(1, -1, 1, 1), out=torch.empty_like(x, memory_format=layout))
+    x = x.contiguous(memory_format=layout)
+    if b is None and not up_weights:
+        x = x.clone()  # the activation runs in place and must not write to the caller's x
+    crop = _transposed_crop(plan, up_weights)
+    y = _upsample(x, up_weights, plan.up, crop)
+    if crop is None:
+        (x0, x1), (y0, y1) = px.pad(), py.pad()
+        if x0 <= 0 and x1 <= 0 and y0 <= 0 and y1 <= 0:
+            y = y[:, :, -y0 : y.shape[2] + y1, -x0 : y.shape[3] + x1]
+        else:
+            y = F.pad(y, [x0, x1, y0, y1])
+    if slope != 1:
+        F.leaky_relu_(y, slope)
+    if limit is not None:
+        y.clamp_(-limit, limit)
+    return _downsample(y, down_weights, plan.down).contiguous(), y
 
 
 def _transposed_crop(plan: _Plan, passes: list[Pass]) -> tuple[int, int] | None:

@@ -1,0 +1,119 @@
+"""Compiled CPU kernels, built on first use with the machine's C compiler, and optional.
+
+The PyTorch fast path of an op is as fast as a chain of separate PyTorch calls can be; its remaining cost is
+moving each intermediate signal through memory. A kernel here runs the whole op on one image plane at a time,
+in the core's cache. It is plain C (no PyTorch headers, so it builds in about a second) with vectors written
+as GCC/Clang vector extensions, compiled for this CPU (-march=native) with OpenMP where the compiler has it,
+and loaded through ctypes.
+
+Nothing depends on it: without a C compiler, or with STYLEGAN_NATIVE=0, the ops take their PyTorch fast
+path; a compiler that fails costs one warning and the same fallback. Builds are cached under
+$STYLEGAN_CACHE (default ~/.cache/stylegan-studio), keyed by the source, the compiler and the CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+ENV_VARIABLE = "STYLEGAN_NATIVE"
+SOURCES = {"filtered_lrelu": Path(__file__).with_name("filtered_lrelu.c")}
+FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC"]
+# Tried in turn: tuned for this CPU and with OpenMP (which then shares PyTorch's libgomp and its threads),
+# then without what the compiler does not know (Apple's clang has no -fopenmp, for one).
+VARIANTS = (["-march=native", "-fopenmp"], ["-fopenmp"], ["-march=native"], [])
+BUILD_TIMEOUT_S = 120
+
+
+class NativeFallbackWarning(RuntimeWarning):
+    """A compiled CPU kernel could not be built or loaded; its op keeps its PyTorch fast path."""
+
+
+_libraries: dict[str, ctypes.CDLL | None] = {}
+_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def library(name: str) -> ctypes.CDLL | None:
+    """The loaded kernel library `name` (a key of SOURCES), built the first time; None where it cannot be."""
+    if not enabled():
+        return None
+    with _lock:
+        if name not in _libraries:
+            _libraries[name] = _build_and_load(name)
+        return _libraries[name]
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("STYLEGAN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(root) / "stylegan-studio" / "native"
+
+
+def compiler() -> str | None:
+    """$CC, else the first of cc, gcc and clang on PATH."""
+    candidates = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
+    return next((found for name in candidates if (found := shutil.which(name))), None)
+
+
+def _build_and_load(name: str) -> ctypes.CDLL | None:
+    cc = compiler()
+    if cc is None:
+        return None  # a machine without a compiler: the PyTorch fast path, as intended, without a warning
+    source = SOURCES[name]
+    try:
+        path = _built(name, source, cc)
+        return ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError, RuntimeError) as error:
+        warnings.warn(
+            f"the compiled CPU kernel of {name} is not available ({str(error).strip()[:300]}); {name} uses its "
+            f"PyTorch fast path (set {ENV_VARIABLE}=0 to choose it without this warning)",
+            NativeFallbackWarning,
+            stacklevel=4,
+        )
+        return None
+
+
+def _built(name: str, source: Path, cc: str) -> Path:
+    """The cached shared library of `source`, compiled first where it is not there yet."""
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    key = hashlib.sha256(
+        "\0".join(
+            [source.read_text(), cc, version, repr((FLAGS, VARIANTS)), platform.machine(), _cpu()]
+        ).encode()
+    ).hexdigest()[:16]
+    path = cache_dir() / f"{name}-{key}.so"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        output = Path(scratch) / path.name
+        errors = ""
+        for variant in VARIANTS:
+            command = [cc, *FLAGS, *variant, str(source), "-o", str(output)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+            if result.returncode == 0:
+                os.replace(output, path)  # atomic: a concurrent process sees the whole library or none
+                return path
+            errors = result.stderr or result.stdout
+        raise RuntimeError(f"{Path(cc).name} failed: {errors}")
+
+
+def _cpu() -> str:
+    """What -march=native compiles for: the CPU's model and feature flags, where the system says."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    wanted = ("model name", "flags", "Features", "CPU part")
+    return "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in wanted}))

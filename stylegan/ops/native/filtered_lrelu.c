@@ -1,0 +1,206 @@
+/* filtered_lrelu on the CPU: bias, upsampling, leaky ReLU and clamp, downsampling, one image plane at a time.
+
+   Each plane goes through four separable FIR passes (up along x, up along y, the nonlinearity, down along x,
+   down along y) in buffers small enough to stay in the core's cache, so no intermediate signal goes back to
+   memory. Upsampling is polyphase: sample u = q * up + r of the upsampled signal is a short FIR over the
+   input at q + offset[r]. Along x the upsampled rows are stored by phase, which keeps every pass a sum of
+   contiguous, shifted rows; since the upsampling factor is a multiple of the downsampling factor, the phases
+   are already the decimated signals the x down-pass reads when the two factors are equal.
+
+   Every pass is one routine, fir(): a few output rows at once, each a weighted sum of the same window of
+   input rows, so that each input vector is loaded once for all the outputs that read it (the phases of an
+   upsampling, two neighbouring rows of a downsampling). It computes whole vectors: buffers have a vector of
+   slack, and the lanes past the end of a row are computed and discarded.
+
+   Built by stylegan/ops/native/__init__.py with the machine's C compiler. */
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Built with OpenMP, the planes are shared among the threads of the OpenMP runtime already in the process:
+   PyTorch's own libgomp, whose threads are awake between its ops and follow torch.set_num_threads. */
+int filtered_lrelu_parallel(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#define VL 16           /* floats per vector */
+#define MAX_ROWS 8      /* output rows of one fir() call: the largest upsampling factor */
+#define MAX_WINDOW 64   /* input rows of one fir() call */
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+
+typedef struct {
+    int up;              /* upsampling factor */
+    int taps;            /* taps of each phase */
+    int size;            /* samples of the padded, upsampled signal that the nonlinearity sees */
+    const int *offset;   /* [up] input index of the first tap of sample u = q * up + r, minus q */
+    const float *weight; /* [up][taps] */
+} upsampling;
+
+static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
+
+static inline __attribute__((always_inline)) void fir_rows(
+    const float *const *src, int window, const float *w, int rows, float *const *dst, int count) {
+    for (int o = 0; o < count; o += VL) {
+        vf acc[MAX_ROWS];
+        for (int r = 0; r < rows; r++) acc[r] = (vf){0};
+        for (int i = 0; i < window; i++) {
+            vf v = load(src[i] + o);
+            for (int r = 0; r < rows; r++) acc[r] += w[r * window + i] * v;
+        }
+        for (int r = 0; r < rows; r++) store(dst[r] + o, acc[r]);
+    }
+}
+
+/* dst[r][o] = sum_i w[r * window + i] * src[i][o] for r < rows and o < round_up(count). */
+static void fir(const float *const *src, int window, const float *w, int rows, float *const *dst, int count) {
+    switch (rows) {
+        case 1: fir_rows(src, window, w, 1, dst, count); break;
+        case 2: fir_rows(src, window, w, 2, dst, count); break;
+        case 4: fir_rows(src, window, w, 4, dst, count); break;
+        default: fir_rows(src, window, w, rows, dst, count);
+    }
+}
+
+static float *buffer(size_t floats) {  /* zeroed, vector-aligned, with a vector of slack */
+    size_t bytes = (floats + 2 * VL) * sizeof(float);
+    bytes = (bytes + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* The phases of an upsampling as one window: phase r reads input lo + i for i < window, with weights
+   dense[r][i] (zero outside its own taps). */
+typedef struct { int lo, window; float dense[MAX_ROWS * MAX_WINDOW]; } phase_window;
+
+static int make_window(const upsampling *a, phase_window *pw) {
+    int lo = a->offset[0], hi = a->offset[0];
+    for (int r = 1; r < a->up; r++) {
+        if (a->offset[r] < lo) lo = a->offset[r];
+        if (a->offset[r] > hi) hi = a->offset[r];
+    }
+    pw->lo = lo;
+    pw->window = hi - lo + a->taps;
+    if (a->up > MAX_ROWS || pw->window > MAX_WINDOW) return 0;
+    memset(pw->dense, 0, sizeof pw->dense);
+    for (int r = 0; r < a->up; r++)
+        for (int m = 0; m < a->taps; m++)
+            pw->dense[r * pw->window + a->offset[r] - lo + m] = a->weight[r * a->taps + m];
+    return 1;
+}
+
+/* Returns 0; 1 when scratch memory cannot be had, 2 for arguments the caller should have refused.
+   derivative (may be NULL) receives, for the backward pass, the derivative of the activation at each sample
+   of the [size_y][size_x] upsampled signal: 1 or slope by the sign, 0 where the clamp holds it. */
+int filtered_lrelu_forward(
+    const float *x, const float *bias, float *out, float *derivative,
+    int plane_begin, int plane_end, int channels, int height, int width,
+    const upsampling *ax, const upsampling *ay,
+    int down, int down_taps, const float *down_x, const float *down_y, int out_height, int out_width,
+    float slope, float limit)
+{
+    phase_window wx, wy;
+    int down_window = down_taps + down;  /* two output rows of the y down-pass */
+    if (!make_window(ax, &wx) || !make_window(ay, &wy) || ax->up % down || down > MAX_ROWS
+        || down_window > MAX_WINDOW || ay->up > MAX_ROWS) return 2;
+    int sx = ax->size, sy = ay->size, up = ax->up, step = up / down;
+    int phase = round_up((sx + up - 1) / up), row = up * phase;  /* a row of the x-upsampled signal */
+    int margin = wx.lo < 0 ? -wx.lo : 0;  /* zeros before the input row, as far as the taps reach */
+    int row_in = margin + wx.lo + wx.window + phase;
+    if (row_in < margin + width) row_in = margin + width;
+    int decimated = (sx + down - 1) / down;
+    int reach = (down_taps - 1) / down + round_up(out_width);
+    if (reach > decimated) decimated = reach;
+    int c_row = round_up(out_width);
+    float pair[2 * MAX_WINDOW] = {0};  /* the y down-pass weights of output rows o and o + 1 */
+    for (int k = 0; k < down_taps; k++) {
+        pair[k] = down_y[k];
+        pair[down_window + down + k] = down_y[k];
+    }
+
+    int status = 0;
+#pragma omp parallel reduction(| : status) if (plane_end - plane_begin > 1)
+    {
+    float *xr = buffer(row_in), *A = buffer((size_t)height * row), *B = buffer((size_t)MAX_ROWS * row);
+    float *D = buffer(row), *Y = buffer((size_t)down * decimated), *C = buffer((size_t)sy * c_row);
+    float *out_rows = buffer(2 * (size_t)c_row);
+    status = !(xr && A && B && D && Y && C && out_rows);
+    const float *src[MAX_WINDOW], *decimated_phase[MAX_ROWS];
+    float *dst[MAX_ROWS], w[MAX_ROWS * MAX_WINDOW];
+#pragma omp for schedule(static)
+    for (int p = plane_begin; p < plane_end; p++) {
+        if (status) continue;
+        const float *xp = x + (size_t)p * height * width;
+        float b = bias ? bias[p % channels] : 0.f;
+        for (int r = 0; r < up; r++) dst[r] = NULL;
+        for (int h = 0; h < height; h++) {  /* bias, then upsample along x */
+            const float *in = xp + (size_t)h * width;
+            for (int j = 0; j < width; j++) xr[margin + j] = in[j] + b;
+            for (int i = 0; i < wx.window; i++) src[i] = xr + margin + wx.lo + i;
+            for (int r = 0; r < up; r++) dst[r] = A + (size_t)h * row + r * phase;
+            fir(src, wx.window, wx.dense, up, dst, (sx + up - 1) / up);
+        }
+        float *dp = derivative ? derivative + (size_t)p * sy * sx : NULL;
+        for (int q = 0; q * ay->up < sy; q++) {  /* upsample along y: the rows of one input window at once */
+            int rows = sy - q * ay->up < ay->up ? sy - q * ay->up : ay->up;
+            int first = q + wy.lo < 0 ? -(q + wy.lo) : 0;  /* rows outside the input are zeros: left out */
+            int last = q + wy.lo + wy.window > height ? height - q - wy.lo : wy.window;
+            int n = last > first ? last - first : 0;
+            for (int i = 0; i < n; i++) src[i] = A + (size_t)(q + wy.lo + first + i) * row;
+            for (int r = 0; r < rows; r++) {
+                dst[r] = B + (size_t)r * row;
+                for (int i = 0; i < n; i++) w[r * n + i] = wy.dense[r * wy.window + first + i];
+            }
+            fir(src, n, w, rows, dst, row);
+            for (int r = 0; r < rows; r++) {  /* activate, then downsample along x */
+                int v = q * ay->up + r;
+                float *bv = B + (size_t)r * row;
+                if (dp) {
+                    for (int u = 0; u < row; u++) {
+                        float t = bv[u], a = t > 0.f ? t : t * slope;
+                        D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
+                    }
+                    float *d = dp + (size_t)v * sx;
+                    for (int r2 = 0; r2 < up; r2++)
+                        for (int i = 0, u = r2; u < sx; i++, u += up) d[u] = D[r2 * phase + i];
+                }
+                for (int u = 0; u < row; u++) {
+                    float t = bv[u], a = t > 0.f ? t : t * slope;
+                    bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
+                }
+                if (step == 1) {
+                    for (int d = 0; d < down; d++) decimated_phase[d] = bv + d * phase;
+                } else {
+                    for (int r2 = 0; r2 < up; r2++) {
+                        float *yp = Y + (r2 % down) * decimated + r2 / down;
+                        const float *bp = bv + r2 * phase;
+                        for (int i = 0, u = r2; u < sx; i++, u += up) yp[i * step] = bp[i];
+                    }
+                    for (int d = 0; d < down; d++) decimated_phase[d] = Y + d * decimated;
+                }
+                for (int k = 0; k < down_taps; k++) src[k] = decimated_phase[k % down] + k / down;
+                float *c = C + (size_t)v * c_row;
+                fir(src, down_taps, down_x, 1, &c, out_width);
+            }
+        }
+        float *op = out + (size_t)p * out_height * out_width;
+        for (int o = 0; o < out_height; o += 2) {  /* downsample along y, two output rows at once */
+            int rows = out_height - o < 2 ? 1 : 2, window = rows == 2 ? down_window : down_taps;
+            for (int i = 0; i < window; i++) src[i] = C + (size_t)(o * down + i) * c_row;
+            dst[0] = out_rows;
+            dst[1] = out_rows + c_row;
+            fir(src, window, rows == 2 ? pair : down_y, rows, dst, out_width);
+            for (int r = 0; r < rows; r++)
+                memcpy(op + (size_t)(o + r) * out_width, dst[r], sizeof(float) * out_width);
+        }
+    }
+    free(xr); free(A); free(B); free(D); free(Y); free(C); free(out_rows);
+    }
+    return status;
+}

@@ -1,0 +1,177 @@
+"""The compiled filtered_lrelu forward pass (filtered_lrelu.c): its filter tables, and the call over threads.
+
+The tables state the definition of stylegan.ops.filtered_lrelu directly: the upsampled, padded signal along
+an axis is t[u] = sum_j x[j] * g[pad0 + j * up - u] with g the (flipped, unless flip_filter) upsampling filter
+times `up`, split by the phase r = u mod up; the output is out[o] = sum_k y[o * down + k] * h[k] with h the
+downsampling filter times sqrt(gain) (the activation's gain, moved into the two passes, as on the PyTorch fast
+path). The kernel shares the planes among PyTorch's OpenMP threads where it was built with OpenMP; else they are
+split over as many Python threads as torch.get_num_threads() (ctypes releases the GIL during each call).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import torch
+
+from stylegan.ops import native
+
+MAX_TAPS = 64  # per phase and of the downsampling filter, as the C side allows
+MAX_DOWN = 16
+
+
+class _Upsampling(ctypes.Structure):
+    _fields_ = [
+        ("up", ctypes.c_int),
+        ("taps", ctypes.c_int),
+        ("size", ctypes.c_int),
+        ("offset", ctypes.POINTER(ctypes.c_int)),
+        ("weight", ctypes.POINTER(ctypes.c_float)),
+    ]
+
+
+_c_int, _ptr = ctypes.c_int, ctypes.c_void_p
+_SIGNATURE = [_ptr] * 4 + [_c_int] * 5 + [ctypes.POINTER(_Upsampling)] * 2
+_SIGNATURE += [_c_int, _c_int, _ptr, _ptr, _c_int, _c_int, ctypes.c_float, ctypes.c_float]
+
+
+def kernel():
+    """The C function, or None where the library is not available."""
+    lib = native.library("filtered_lrelu")
+    if lib is None:
+        return None
+    function = lib.filtered_lrelu_forward  # ctypes hands out the same object each time
+    if function.argtypes is None:
+        function.argtypes, function.restype = _SIGNATURE, ctypes.c_int
+        lib.filtered_lrelu_parallel.restype = ctypes.c_int
+    return function
+
+
+def _parallel() -> bool:
+    """Whether the kernel shares its planes among OpenMP threads itself (else the caller splits them)."""
+    return bool(native.library("filtered_lrelu").filtered_lrelu_parallel())
+
+
+def supports(x: torch.Tensor, fu, fd, up: int, down: int) -> bool:
+    """Whether the kernel computes this call: float32 on the CPU, separable (or no) filters, and an
+    upsampling factor that is a multiple of the downsampling factor, as every layer of the presets has."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or up % down or down > MAX_DOWN:
+        return False
+    for f, factor in ((fu, up), (fd, 1)):
+        if f is not None and (f.ndim != 1 or -(-f.shape[0] // factor) > MAX_TAPS):
+            return False
+    return kernel() is not None
+
+
+class _Tables:
+    """The filter tables of one call's shape and filters, kept alive as long as the C side reads them."""
+
+    def __init__(self, fu, fd, height, width, up, down, padding, gain, flip_filter):
+        px0, px1, py0, py1 = padding
+        self.x_arrays = _upsampling(fu, width, up, px0, px1, flip_filter)
+        self.y_arrays = _upsampling(fu, height, up, py0, py1, flip_filter)
+        self.x, self.y = _structure(*self.x_arrays), _structure(*self.y_arrays)
+        f = torch.ones(1, dtype=torch.float64) if fd is None else fd.detach().double().cpu()
+        self.down = ((f if flip_filter else f.flip(0)) * math.sqrt(gain)).float().contiguous()
+        self.size = (self.y_arrays[2], self.x_arrays[2])
+        self.out = tuple((size - self.down.shape[0] + down) // down for size in self.size)
+
+
+def _upsampling(f, n: int, up: int, pad0: int, pad1: int, flip: bool):
+    """(up, taps per phase, size, offsets [up], weights [up, taps]) of one axis."""
+    f = torch.ones(1, dtype=torch.float64) if f is None else f.detach().double().cpu()
+    g = (f if flip else f.flip(0)) * up
+    count = g.shape[0]
+    taps = -(-count // up)
+    size = n * up + pad0 + pad1 - count + 1
+    offsets = torch.zeros(up, dtype=torch.int32)
+    weights = torch.zeros(up, taps, dtype=torch.float64)
+    for r in range(up):
+        first = (pad0 - r) % up  # the taps of g that phase r uses: first, first + up, ...
+        offsets[r] = (first + r - pad0) // up
+        weights[r, : len(range(first, count, up))] = g[first::up]
+    return up, taps, size, offsets, weights.float().contiguous()
+
+
+def _structure(up, taps, size, offsets, weights) -> _Upsampling:
+    return _Upsampling(
+        up,
+        taps,
+        size,
+        ctypes.cast(offsets.data_ptr(), ctypes.POINTER(ctypes.c_int)),
+        ctypes.cast(weights.data_ptr(), ctypes.POINTER(ctypes.c_float)),
+    )
+
+
+@lru_cache(maxsize=256)
+def _cached_tables(fu_values, fd_values, height, width, up, down, padding, gain, flip_filter) -> _Tables:
+    fu = None if fu_values is None else torch.tensor(fu_values, dtype=torch.float64)
+    fd = None if fd_values is None else torch.tensor(fd_values, dtype=torch.float64)
+    return _Tables(fu, fd, height, width, up, down, padding, gain, flip_filter)
+
+
+def _values(f: torch.Tensor | None):
+    return None if f is None else tuple(f.detach().double().cpu().tolist())
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)
+_pool_lock = threading.Lock()
+
+
+def _threads(count: int) -> ThreadPoolExecutor:
+    """A pool of at least `count` threads, made anew in a forked child (whose copy has no threads)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1] < count:
+            _pool = (os.getpid(), count, ThreadPoolExecutor(count, thread_name_prefix="stylegan-native"))
+        return _pool[2]
+
+
+def forward(
+    x: torch.Tensor,
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    b: torch.Tensor | None,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    gain: float,
+    slope: float,
+    clamp: float | None,
+    flip_filter: bool,
+    keep_derivative: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """filtered_lrelu of x (see supports), and where asked the derivative of the activation [N, C, size_y,
+    size_x] at each sample of the upsampled signal: what the backward pass multiplies its gradient by."""
+    N, C, H, W = x.shape
+    tables = _cached_tables(
+        _values(fu), _values(fd), H, W, up, down, tuple(padding), float(gain), flip_filter
+    )
+    x = x.contiguous()
+    bias = None if b is None else b.detach().to(torch.float32).contiguous()
+    out = x.new_empty([N, C, *tables.out])
+    derivative = x.new_empty([N, C, *tables.size]) if keep_derivative else None
+    limit = math.inf if clamp is None else clamp / gain
+    function = kernel()
+
+    def run(begin: int, end: int) -> int:
+        return function(
+            x.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr(),
+            None if derivative is None else derivative.data_ptr(), begin, end, C, H, W,
+            ctypes.byref(tables.x), ctypes.byref(tables.y), down, tables.down.shape[0],
+            tables.down.data_ptr(), tables.down.data_ptr(), *tables.out, slope, limit,
+        )  # fmt: skip
+
+    planes = N * C
+    workers = 1 if _parallel() else max(1, min(torch.get_num_threads(), planes))
+    bounds = [planes * i // workers for i in range(workers + 1)]
+    pool = _threads(workers) if workers > 1 else None
+    statuses = list(pool.map(run, bounds[:-1], bounds[1:])) if pool else [run(0, planes)]
+    if any(statuses):
+        raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its scratch buffers")
+    return out, derivative
