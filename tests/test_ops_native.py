@@ -193,3 +193,30 @@ def test_a_build_is_cached_and_reused(fresh_build, monkeypatch, tmp_path):
     assert native.library("filtered_lrelu") is not None
     assert [line for line in log.read_text().splitlines() if "-shared" in line] == compiles
     assert list(fresh_build.glob("filtered_lrelu-*.so")) == built and os.access(built[0], os.R_OK)
+
+
+@needs_compiler
+def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(monkeypatch):
+    """A plain backward runs the compiled backward kernel; one with create_graph (the path-length
+    regulariser's) runs the PyTorch passes, so that its gradient can be differentiated again."""
+    backward_calls = []
+    original = native_filtered_lrelu.backward
+    monkeypatch.setattr(native_filtered_lrelu, "backward", lambda *a: backward_calls.append(1) or original(*a))
+    x, fu, fd, b = _case(np.random.default_rng(6), 2, 2, 12, 12)
+    kwargs = dict(up=2, down=2, padding=[9, 8, 9, 8], clamp=0.9)
+    # What the regulariser differentiates: the gradient with respect to x, as a function of what comes from
+    # above (here the weights of the output; in the generator, the next layers and the styles).
+    weights = torch.randn(filtered_lrelu(x, fu, fd, b, impl="ref", **kwargs).shape, requires_grad=True)
+
+    def second_order(impl: str):
+        out = filtered_lrelu(x, fu, fd, b, impl=impl, **kwargs)
+        (grad_x,) = torch.autograd.grad((out * weights).sum(), x, create_graph=True)
+        return torch.autograd.grad(grad_x.square().sum(), weights)
+
+    expected = second_order("ref")
+    assert backward_calls == []
+    for got, want in zip(second_order("fast"), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * max(1.0, want.abs().max().item()))
+    assert backward_calls == []  # the first backward had create_graph
+    _assert_matches_reference(x, fu, fd, b, **kwargs)
+    assert backward_calls == [1]

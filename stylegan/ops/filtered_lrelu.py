@@ -209,10 +209,10 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         limit = None if clamp is None else clamp / gain
         compiled = native_filtered_lrelu.supports(x, fu, fd, plan.up, plan.down)
-        derivative = None  # of the activation, where the compiled kernel computed it; else y gives it
+        compiled_saved = None  # what the compiled kernel keeps for the backward pass
         if compiled:
             args = (x, fu, fd, b, plan.up, plan.down, plan.padding, gain, slope, clamp, flip_filter, keep)
-            out, derivative = native_filtered_lrelu.forward(*args)
+            out, compiled_saved = native_filtered_lrelu.forward(*args)
         if keep or not compiled:  # the passes of the PyTorch forward, and of every backward
             # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
             # the downsampling taps without it. The output gain of the activation moves into the downsampling.
@@ -221,8 +221,9 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         if not compiled:
             out, y = _forward_passes(x, b, plan, up_weights, down_weights, slope, limit)
         if keep:
-            ctx.save_for_backward(y if derivative is None else derivative)
-            ctx.saved_derivative = derivative is not None
+            # The activation's derivative, where the compiled kernel computed it; else y, which gives it.
+            ctx.save_for_backward(y if compiled_saved is None else compiled_saved.derivative)
+            ctx.compiled_saved = compiled_saved
             ctx.up_weights, ctx.down_weights = up_weights, down_weights
             ctx.crop = _transposed_crop(plan, up_weights)
             ctx.plan, ctx.slope, ctx.limit, ctx.has_bias = plan, slope, limit, b is not None
@@ -231,11 +232,16 @@ class _FusedFilteredLReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
+        if ctx.compiled_saved is not None and not torch.is_grad_enabled():
+            # The compiled backward pass; a double backward (create_graph) takes the PyTorch passes below,
+            # which autograd can differentiate.
+            grad = native_filtered_lrelu.backward(grad_out, ctx.compiled_saved)
+            return _input_gradients(ctx, grad)
         plan = ctx.plan
         px, py = plan.x, plan.y
         grad_out = grad_out.contiguous(memory_format=_layout(grad_out))
         grad = _downsample_adjoint(grad_out, ctx.down_weights, plan.down, py.size, px.size)
-        multiplier = y if ctx.saved_derivative else _activation_derivative(y, ctx.slope, ctx.limit)
+        multiplier = y if ctx.compiled_saved else _activation_derivative(y, ctx.slope, ctx.limit)
         if multiplier is not None:
             grad = grad * multiplier
         if ctx.crop is None:
@@ -244,10 +250,14 @@ class _FusedFilteredLReLU(torch.autograd.Function):
         grad = _upsample_adjoint(grad, ctx.up_weights, plan.up, ctx.crop)
         if px.before or px.after or py.before or py.after:
             grad = F.pad(grad, [px.before, px.after, py.before, py.after])
-        grad = grad.contiguous()
-        grad_b = grad.sum([0, 2, 3]) if ctx.has_bias and ctx.needs_input_grad[1] else None
-        grad_x = grad if ctx.needs_input_grad[0] else None
-        return grad_x, grad_b, None, None, None, None, None, None, None
+        return _input_gradients(ctx, grad.contiguous())
+
+
+def _input_gradients(ctx, grad: torch.Tensor) -> tuple:
+    """The backward pass's result from the gradient with respect to x plus b."""
+    grad_b = grad.sum([0, 2, 3]) if ctx.has_bias and ctx.needs_input_grad[1] else None
+    grad_x = grad if ctx.needs_input_grad[0] else None
+    return grad_x, grad_b, None, None, None, None, None, None, None
 
 
 def _activation_derivative(y: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor | None:

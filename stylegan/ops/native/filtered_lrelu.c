@@ -204,3 +204,98 @@ int filtered_lrelu_forward(
     }
     return status;
 }
+
+/* The gradient with respect to the biased input x of the forward pass above, from the gradient of its output
+   and the derivative the forward pass saved: every pass transposed, in the opposite order. The transposed
+   x passes read shifted rows on both sides of each sample, so the rows they read carry zeros around their
+   samples (left margins, and the lanes past each phase's end). */
+int filtered_lrelu_backward(
+    const float *grad_out, const float *derivative, float *grad_x,
+    int plane_begin, int plane_end, int height, int width,
+    const upsampling *ax, const upsampling *ay,
+    int down, int down_taps, const float *down_x, const float *down_y, int out_height, int out_width)
+{
+    if (ax->up % down || down > MAX_ROWS || ax->up * ax->taps > MAX_WINDOW || ay->up * ay->taps > MAX_WINDOW
+        || down_taps > MAX_WINDOW) return 2;
+    int sx = ax->size, sy = ay->size, up = ax->up, step = up / down;
+    int c_row = round_up(out_width), g_margin = round_up((down_taps + down - 1) / down);
+    int decimated = round_up((sx + down - 1) / down) + VL;
+    int off_lo = ax->offset[0], off_hi = ax->offset[0];
+    for (int r = 1; r < up; r++) {
+        if (ax->offset[r] < off_lo) off_lo = ax->offset[r];
+        if (ax->offset[r] > off_hi) off_hi = ax->offset[r];
+    }
+    int t_margin = off_hi + ax->taps - 1 > 0 ? off_hi + ax->taps - 1 : 0;
+    int reach = round_up(width) - off_lo, longest = (sx + up - 1) / up;
+    int t_phase = round_up(t_margin + (reach > longest ? reach : longest) + VL), t_row = up * t_phase;
+
+    int status = 0;
+#pragma omp parallel reduction(| : status) if (plane_end - plane_begin > 1)
+    {
+    float *G = buffer((size_t)out_height * c_row);              /* grad_out, rows padded to vectors */
+    float *gc = buffer(g_margin + decimated + c_row);           /* one row of the y down-pass gradient */
+    float *gy = buffer((size_t)down * decimated);               /* its x down-pass gradient, by phase */
+    float *T = buffer((size_t)sy * t_row);                      /* the activation's input gradient, by phase */
+    float *ga = buffer(t_row), *gx = buffer(round_up(width));
+    status = !(G && gc && gy && T && ga && gx);
+    const float *src[MAX_WINDOW];
+    float *dst[1], w[MAX_WINDOW];
+#pragma omp for schedule(static)
+    for (int p = plane_begin; p < plane_end; p++) {
+        if (status) continue;
+        const float *gp = grad_out + (size_t)p * out_height * out_width;
+        for (int o = 0; o < out_height; o++) memcpy(G + (size_t)o * c_row, gp + (size_t)o * out_width, sizeof(float) * out_width);
+        const float *dp = derivative + (size_t)p * sy * sx;
+        for (int v = 0; v < sy; v++) {
+            int n = 0;  /* y down-pass, transposed: the output rows o that read row v, tap v - o * down */
+            for (int o = v / down; o >= 0 && v - o * down < down_taps; o--) {
+                if (o >= out_height) continue;
+                src[n] = G + (size_t)o * c_row;
+                w[n++] = down_y[v - o * down];
+            }
+            dst[0] = gc + g_margin;
+            fir(src, n, w, 1, dst, out_width);
+            for (int d = 0; d < down; d++) {  /* x down-pass, transposed, one decimation phase at a time */
+                int m = 0;
+                for (int k = d; k < down_taps; k += down, m++) {
+                    src[m] = gc + g_margin - m;
+                    w[m] = down_x[k];
+                }
+                dst[0] = gy + d * decimated;
+                fir(src, m, w, 1, dst, (sx - d + down - 1) / down);
+            }
+            float *t = T + (size_t)v * t_row;  /* times the derivative, into the upsampling's phases */
+            const float *dv = dp + (size_t)v * sx;
+            for (int r = 0; r < up; r++) {
+                const float *yp = gy + (r % down) * decimated + r / down;
+                float *tp = t + r * t_phase + t_margin;
+                for (int q = 0, u = r; u < sx; q++, u += up) tp[q] = yp[q * step] * dv[u];
+            }
+        }
+        float *xp = grad_x + (size_t)p * height * width;
+        for (int h = 0; h < height; h++) {
+            int n = 0;  /* y upsampling, transposed: row v = q * up + r reads input row q + offset[r] + m */
+            for (int r = 0; r < ay->up; r++)
+                for (int m = 0; m < ay->taps; m++) {
+                    int q = h - ay->offset[r] - m, v = q * ay->up + r;
+                    if (q < 0 || v >= sy) continue;
+                    src[n] = T + (size_t)v * t_row;
+                    w[n++] = ay->weight[r * ay->taps + m];
+                }
+            dst[0] = ga;
+            fir(src, n, w, 1, dst, t_row);
+            n = 0;  /* x upsampling, transposed: phase r at q reads input q + offset[r] + m */
+            for (int r = 0; r < up; r++)
+                for (int m = 0; m < ax->taps; m++) {
+                    src[n] = ga + r * t_phase + t_margin - ax->offset[r] - m;
+                    w[n++] = ax->weight[r * ax->taps + m];
+                }
+            dst[0] = gx;
+            fir(src, n, w, 1, dst, width);
+            memcpy(xp + (size_t)h * width, gx, sizeof(float) * width);
+        }
+    }
+    free(G); free(gc); free(gy); free(T); free(ga); free(gx);
+    }
+    return status;
+}

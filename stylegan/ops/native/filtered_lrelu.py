@@ -21,8 +21,8 @@ import torch
 
 from stylegan.ops import native
 
-MAX_TAPS = 64  # per phase and of the downsampling filter, as the C side allows
-MAX_DOWN = 16
+MAX_TAPS = 48  # of either filter, and factors up to MAX_FACTOR: what the C side's windows hold
+MAX_FACTOR = 8
 
 
 class _Upsampling(ctypes.Structure):
@@ -35,35 +35,34 @@ class _Upsampling(ctypes.Structure):
     ]
 
 
-_c_int, _ptr = ctypes.c_int, ctypes.c_void_p
-_SIGNATURE = [_ptr] * 4 + [_c_int] * 5 + [ctypes.POINTER(_Upsampling)] * 2
-_SIGNATURE += [_c_int, _c_int, _ptr, _ptr, _c_int, _c_int, ctypes.c_float, ctypes.c_float]
+_c_int, _ptr, _axis = ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Upsampling)
+_FORWARD = [_ptr] * 4 + [_c_int] * 5 + [_axis] * 2 + [_c_int, _c_int, _ptr, _ptr, _c_int, _c_int]
+_FORWARD += [ctypes.c_float, ctypes.c_float]
+_BACKWARD = [_ptr] * 3 + [_c_int] * 4 + [_axis] * 2 + [_c_int, _c_int, _ptr, _ptr, _c_int, _c_int]
 
 
-def kernel():
-    """The C function, or None where the library is not available."""
+def kernel() -> ctypes.CDLL | None:
+    """The library with its functions' signatures set, or None where it is not available."""
     lib = native.library("filtered_lrelu")
-    if lib is None:
-        return None
-    function = lib.filtered_lrelu_forward  # ctypes hands out the same object each time
-    if function.argtypes is None:
-        function.argtypes, function.restype = _SIGNATURE, ctypes.c_int
+    if lib is not None and lib.filtered_lrelu_forward.argtypes is None:  # ctypes keeps one object per name
+        lib.filtered_lrelu_forward.argtypes, lib.filtered_lrelu_forward.restype = _FORWARD, ctypes.c_int
+        lib.filtered_lrelu_backward.argtypes, lib.filtered_lrelu_backward.restype = _BACKWARD, ctypes.c_int
         lib.filtered_lrelu_parallel.restype = ctypes.c_int
-    return function
+    return lib
 
 
 def _parallel() -> bool:
     """Whether the kernel shares its planes among OpenMP threads itself (else the caller splits them)."""
-    return bool(native.library("filtered_lrelu").filtered_lrelu_parallel())
+    return bool(kernel().filtered_lrelu_parallel())
 
 
 def supports(x: torch.Tensor, fu, fd, up: int, down: int) -> bool:
     """Whether the kernel computes this call: float32 on the CPU, separable (or no) filters, and an
     upsampling factor that is a multiple of the downsampling factor, as every layer of the presets has."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or up % down or down > MAX_DOWN:
+    if x.device.type != "cpu" or x.dtype != torch.float32 or up % down or up > MAX_FACTOR:
         return False
-    for f, factor in ((fu, up), (fd, 1)):
-        if f is not None and (f.ndim != 1 or -(-f.shape[0] // factor) > MAX_TAPS):
+    for f in (fu, fd):
+        if f is not None and (f.ndim != 1 or f.shape[0] > MAX_TAPS):
             return False
     return kernel() is not None
 
@@ -80,6 +79,7 @@ class _Tables:
         self.down = ((f if flip_filter else f.flip(0)) * math.sqrt(gain)).float().contiguous()
         self.size = (self.y_arrays[2], self.x_arrays[2])
         self.out = tuple((size - self.down.shape[0] + down) // down for size in self.size)
+        self.down_factor = down
 
 
 def _upsampling(f, n: int, up: int, pad0: int, pad1: int, flip: bool):
@@ -132,6 +132,13 @@ def _threads(count: int) -> ThreadPoolExecutor:
         return _pool[2]
 
 
+class Saved:
+    """What the backward pass needs of a forward pass: the derivative and the tables it was computed with."""
+
+    def __init__(self, derivative: torch.Tensor, tables: _Tables, x_shape: torch.Size):
+        self.derivative, self.tables, self.x_shape = derivative, tables, x_shape
+
+
 def forward(
     x: torch.Tensor,
     fu: torch.Tensor | None,
@@ -144,10 +151,10 @@ def forward(
     slope: float,
     clamp: float | None,
     flip_filter: bool,
-    keep_derivative: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """filtered_lrelu of x (see supports), and where asked the derivative of the activation [N, C, size_y,
-    size_x] at each sample of the upsampled signal: what the backward pass multiplies its gradient by."""
+    keep: bool,
+) -> tuple[torch.Tensor, Saved | None]:
+    """filtered_lrelu of x (see supports), and where `keep` asks for it what backward() needs: the derivative
+    of the activation [N, C, size_y, size_x] at each sample of the upsampled signal."""
     N, C, H, W = x.shape
     tables = _cached_tables(
         _values(fu), _values(fd), H, W, up, down, tuple(padding), float(gain), flip_filter
@@ -155,23 +162,47 @@ def forward(
     x = x.contiguous()
     bias = None if b is None else b.detach().to(torch.float32).contiguous()
     out = x.new_empty([N, C, *tables.out])
-    derivative = x.new_empty([N, C, *tables.size]) if keep_derivative else None
+    derivative = x.new_empty([N, C, *tables.size]) if keep else None
     limit = math.inf if clamp is None else clamp / gain
-    function = kernel()
 
     def run(begin: int, end: int) -> int:
-        return function(
+        return kernel().filtered_lrelu_forward(
             x.data_ptr(), None if bias is None else bias.data_ptr(), out.data_ptr(),
             None if derivative is None else derivative.data_ptr(), begin, end, C, H, W,
             ctypes.byref(tables.x), ctypes.byref(tables.y), down, tables.down.shape[0],
             tables.down.data_ptr(), tables.down.data_ptr(), *tables.out, slope, limit,
         )  # fmt: skip
 
-    planes = N * C
+    _over_planes(run, N * C)
+    return out, None if derivative is None else Saved(derivative, tables, x.shape)
+
+
+def backward(grad_out: torch.Tensor, saved: Saved) -> torch.Tensor:
+    """The gradient with respect to x plus its bias (the bias's gradient is its sum over N, H and W)."""
+    N, C, H, W = saved.x_shape
+    tables = saved.tables
+    grad_out = grad_out.to(torch.float32).contiguous()
+    grad_x = grad_out.new_empty([N, C, H, W])
+
+    def run(begin: int, end: int) -> int:
+        return kernel().filtered_lrelu_backward(
+            grad_out.data_ptr(), saved.derivative.data_ptr(), grad_x.data_ptr(), begin, end, H, W,
+            ctypes.byref(tables.x), ctypes.byref(tables.y), tables.down_factor, tables.down.shape[0],
+            tables.down.data_ptr(), tables.down.data_ptr(), *tables.out,
+        )  # fmt: skip
+
+    _over_planes(run, N * C)
+    return grad_x
+
+
+def _over_planes(run, planes: int) -> None:
+    """run(begin, end) over the planes: once, where the kernel shares them among OpenMP threads, else split
+    over Python threads."""
     workers = 1 if _parallel() else max(1, min(torch.get_num_threads(), planes))
     bounds = [planes * i // workers for i in range(workers + 1)]
     pool = _threads(workers) if workers > 1 else None
     statuses = list(pool.map(run, bounds[:-1], bounds[1:])) if pool else [run(0, planes)]
-    if any(statuses):
+    if 1 in statuses:
         raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its scratch buffers")
-    return out, derivative
+    if any(statuses):
+        raise RuntimeError("filtered_lrelu: the compiled kernel refused arguments that supports() accepted")
