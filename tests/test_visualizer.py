@@ -128,6 +128,21 @@ def test_an_exception_in_a_panel_stays_in_the_panel(app, monkeypatch):
     assert settle(app).image is not None  # the other panels and the renderer go on
 
 
+def test_each_error_is_printed_once_and_a_long_session_keeps_only_the_newest(app, capsys):
+    from viz.app import ERRORS_REMEMBERED
+
+    for _ in range(3):
+        app.report_error("the same thing went wrong")
+    assert capsys.readouterr().out.count("the same thing went wrong") == 1
+    for index in range(ERRORS_REMEMBERED + 10):
+        app.report_error(f"error number {index}")
+    assert len(app.errors_seen) == ERRORS_REMEMBERED and "error number 10" in app.errors_seen
+    assert "error number 9" not in app.errors_seen and app.result.error == f"error number {index}"
+    capsys.readouterr()
+    app.report_error(f"error number {index}")
+    assert capsys.readouterr().out == ""
+
+
 # -- files ------------------------------------------------------------------------------------------------------
 
 

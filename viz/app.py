@@ -40,6 +40,7 @@ IDLE_WAKE_SECONDS = 0.5  # when nothing changes the window sleeps in GLFW until 
 SETTLE_FRAMES = 3  # frames drawn after each wake-up: imgui needs a frame or two to show hover and release
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 LATENT_SUFFIXES = (".npz",)
+ERRORS_REMEMBERED = 256  # distinct error messages kept to print each once
 ERROR_BACKGROUND = (0.4, 0.05, 0.05, 0.9)  # the strip an error is written on, over the image area
 
 
@@ -70,7 +71,7 @@ class Visualizer(ImguiWindow):
         self.texture = Texture()
         self.image_visible = False  # False while the texture holds a picture that is no longer the view's
         self.view = ImageView()
-        self.errors_seen: set[str] = set()
+        self.errors_seen: dict[str, None] = {}  # the newest ERRORS_REMEMBERED messages printed, oldest first
         self.panel_errors: dict[str, str] = {}  # panel title -> the exception its last draw raised
         self.item_rects: dict[str, tuple[float, float, float, float]] = {}  # named controls, this frame
         self.render_history: list[float] = []
@@ -308,9 +309,16 @@ class Visualizer(ImguiWindow):
 
     def report_error(self, message: str) -> None:
         self.result = dataclasses.replace(self.result, error=message)
-        if message not in self.errors_seen:
-            self.errors_seen.add(message)
-            print(f"error: {message}")
+        self._print_once(message)
+
+    def _print_once(self, message: str) -> None:
+        """Print an error to the terminal the first time it is seen (among the last ones remembered)."""
+        if message in self.errors_seen:
+            return
+        self.errors_seen[message] = None
+        if len(self.errors_seen) > ERRORS_REMEMBERED:  # a long session's distinct errors must not pile up
+            del self.errors_seen[next(iter(self.errors_seen))]
+        print(f"error: {message}")
 
     # -- rendering ----------------------------------------------------------------------------------------------
 
@@ -337,9 +345,8 @@ class Visualizer(ImguiWindow):
             self.latency_seconds = time.perf_counter() - self._request_time
         elif result.model_failed:
             self.image_visible = False  # the old model's picture must not pass for the new one's
-        if result.error and result.error not in self.errors_seen:
-            self.errors_seen.add(result.error)
-            print(f"error: {result.error}")
+        if result.error:
+            self._print_once(result.error)
 
     def wait_for_result(self, timeout: float = 30.0) -> RenderResult:
         """Render frames until the renderer has answered the current arguments (tests, screenshots)."""
