@@ -21,7 +21,7 @@ Trainable filters (a filter that requires grad), other dtypes and non-CPU device
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import cached_property, partial
 
 import torch
 import torch.nn.functional as F
@@ -205,27 +205,19 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
 class _FusedFilteredLReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, b, fu, fd, plan: _Plan, gain, slope, clamp, flip_filter):
-        channels = x.shape[1]
         keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         limit = None if clamp is None else clamp / gain
-        compiled = native_filtered_lrelu.supports(x, fu, fd, plan.up, plan.down)
+        passes = _Passes(fu, fd, x.shape[1], gain, flip_filter, x.new_empty(0), plan)
         compiled_saved = None  # what the compiled kernel keeps for the backward pass
-        if compiled:
+        if native_filtered_lrelu.supports(x, fu, fd, plan.up, plan.down):
             args = (x, fu, fd, b, plan.up, plan.down, plan.padding, gain, slope, clamp, flip_filter, keep)
             out, compiled_saved = native_filtered_lrelu.forward(*args)
-        if keep or not compiled:  # the passes of the PyTorch forward, and of every backward
-            # conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter,
-            # the downsampling taps without it. The output gain of the activation moves into the downsampling.
-            up_weights = _depthwise_weights(fu, channels, plan.up**2, flip_filter, x)
-            down_weights = _depthwise_weights(fd, channels, gain, not flip_filter, x)
-        if not compiled:
-            out, y = _forward_passes(x, b, plan, up_weights, down_weights, slope, limit)
+        else:
+            out, y = _forward_passes(x, b, plan, passes.up, passes.down, slope, limit)
         if keep:
             # The activation's derivative, where the compiled kernel computed it; else y, which gives it.
             ctx.save_for_backward(y if compiled_saved is None else compiled_saved.derivative)
-            ctx.compiled_saved = compiled_saved
-            ctx.up_weights, ctx.down_weights = up_weights, down_weights
-            ctx.crop = _transposed_crop(plan, up_weights)
+            ctx.compiled_saved, ctx.passes = compiled_saved, passes
             ctx.plan, ctx.slope, ctx.limit, ctx.has_bias = plan, slope, limit, b is not None
         return out
 
@@ -237,20 +229,50 @@ class _FusedFilteredLReLU(torch.autograd.Function):
             # which autograd can differentiate.
             grad = native_filtered_lrelu.backward(grad_out, ctx.compiled_saved)
             return _input_gradients(ctx, grad)
-        plan = ctx.plan
+        plan, passes = ctx.plan, ctx.passes
         px, py = plan.x, plan.y
         grad_out = grad_out.contiguous(memory_format=_layout(grad_out))
-        grad = _downsample_adjoint(grad_out, ctx.down_weights, plan.down, py.size, px.size)
-        multiplier = y if ctx.compiled_saved else _activation_derivative(y, ctx.slope, ctx.limit)
+        grad = _downsample_adjoint(grad_out, passes.down, plan.down, py.size, px.size)
+        if ctx.compiled_saved is not None:
+            multiplier = ctx.compiled_saved.natural_derivative()
+        else:
+            multiplier = _activation_derivative(y, ctx.slope, ctx.limit)
         if multiplier is not None:
             grad = grad * multiplier
-        if ctx.crop is None:
+        if passes.crop is None:
             (x0, x1), (y0, y1) = px.pad(), py.pad()
             grad = F.pad(grad, [-x0, -x1, -y0, -y1])  # the adjoint of padding is cropping and vice versa
-        grad = _upsample_adjoint(grad, ctx.up_weights, plan.up, ctx.crop)
+        grad = _upsample_adjoint(grad, passes.up, plan.up, passes.crop)
         if px.before or px.after or py.before or py.after:
             grad = F.pad(grad, [px.before, px.after, py.before, py.after])
         return _input_gradients(ctx, grad.contiguous())
+
+
+class _Passes:
+    """The depthwise passes of the PyTorch forward and backward, made when first used (a call that the compiled
+    kernel runs forward and backward never needs them).
+
+    conv_transpose2d convolves, conv2d correlates: the upsampling taps are mirrored for flip_filter, the
+    downsampling taps without it. The output gain of the activation moves into the downsampling."""
+
+    def __init__(
+        self, fu, fd, channels: int, gain: float, flip_filter: bool, like: torch.Tensor, plan: _Plan
+    ):
+        self._arguments = (fu, fd, channels, gain, flip_filter, like, plan)
+
+    @cached_property
+    def up(self) -> list[Pass]:
+        fu, _, channels, _, flip_filter, like, plan = self._arguments
+        return _depthwise_weights(fu, channels, plan.up**2, flip_filter, like)
+
+    @cached_property
+    def down(self) -> list[Pass]:
+        _, fd, channels, gain, flip_filter, like, _ = self._arguments
+        return _depthwise_weights(fd, channels, gain, not flip_filter, like)
+
+    @cached_property
+    def crop(self) -> tuple[int, int] | None:
+        return _transposed_crop(self._arguments[-1], self.up)
 
 
 def _input_gradients(ctx, grad: torch.Tensor) -> tuple:

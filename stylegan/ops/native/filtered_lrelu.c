@@ -97,7 +97,8 @@ static int make_window(const upsampling *a, phase_window *pw) {
 
 /* Returns 0; 1 when scratch memory cannot be had, 2 for arguments the caller should have refused.
    derivative (may be NULL) receives, for the backward pass, the derivative of the activation at each sample
-   of the [size_y][size_x] upsampled signal: 1 or slope by the sign, 0 where the clamp holds it. */
+   of the upsampled signal: 1 or slope by the sign, 0 where the clamp holds it; stored by phase along x,
+   [size_y][up][P] with P = ceil(size_x / up), sample u = q * up + r at [r][q]. */
 int filtered_lrelu_forward(
     const float *x, const float *bias, float *out, float *derivative,
     int plane_begin, int plane_end, int channels, int height, int width,
@@ -109,8 +110,8 @@ int filtered_lrelu_forward(
     int down_window = down_taps + down;  /* two output rows of the y down-pass */
     if (!make_window(ax, &wx) || !make_window(ay, &wy) || ax->up % down || down > MAX_ROWS
         || down_window > MAX_WINDOW || ay->up > MAX_ROWS) return 2;
-    int sx = ax->size, sy = ay->size, up = ax->up, step = up / down;
-    int phase = round_up((sx + up - 1) / up), row = up * phase;  /* a row of the x-upsampled signal */
+    int sx = ax->size, sy = ay->size, up = ax->up, step = up / down, longest = (sx + up - 1) / up;
+    int phase = round_up(longest), row = up * phase;  /* a row of the x-upsampled signal */
     int margin = wx.lo < 0 ? -wx.lo : 0;  /* zeros before the input row, as far as the taps reach */
     int row_in = margin + wx.lo + wx.window + phase;
     if (row_in < margin + width) row_in = margin + width;
@@ -146,7 +147,7 @@ int filtered_lrelu_forward(
             for (int r = 0; r < up; r++) dst[r] = A + (size_t)h * row + r * phase;
             fir(src, wx.window, wx.dense, up, dst, (sx + up - 1) / up);
         }
-        float *dp = derivative ? derivative + (size_t)p * sy * sx : NULL;
+        float *dp = derivative ? derivative + (size_t)p * sy * up * longest : NULL;
         for (int q = 0; q * ay->up < sy; q++) {  /* upsample along y: the rows of one input window at once */
             int rows = sy - q * ay->up < ay->up ? sy - q * ay->up : ay->up;
             int first = q + wy.lo < 0 ? -(q + wy.lo) : 0;  /* rows outside the input are zeros: left out */
@@ -166,9 +167,9 @@ int filtered_lrelu_forward(
                         float t = bv[u], a = t > 0.f ? t : t * slope;
                         D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
                     }
-                    float *d = dp + (size_t)v * sx;
+                    float *d = dp + (size_t)v * up * longest;
                     for (int r2 = 0; r2 < up; r2++)
-                        for (int i = 0, u = r2; u < sx; i++, u += up) d[u] = D[r2 * phase + i];
+                        memcpy(d + r2 * longest, D + r2 * phase, sizeof(float) * ((sx - r2 + up - 1) / up));
                 }
                 for (int u = 0; u < row; u++) {
                     float t = bv[u], a = t > 0.f ? t : t * slope;
@@ -245,7 +246,7 @@ int filtered_lrelu_backward(
         if (status) continue;
         const float *gp = grad_out + (size_t)p * out_height * out_width;
         for (int o = 0; o < out_height; o++) memcpy(G + (size_t)o * c_row, gp + (size_t)o * out_width, sizeof(float) * out_width);
-        const float *dp = derivative + (size_t)p * sy * sx;
+        const float *dp = derivative + (size_t)p * sy * up * longest;
         for (int v = 0; v < sy; v++) {
             int n = 0;  /* y down-pass, transposed: the output rows o that read row v, tap v - o * down */
             for (int o = v / down; o >= 0 && v - o * down < down_taps; o--) {
@@ -265,11 +266,16 @@ int filtered_lrelu_backward(
                 fir(src, m, w, 1, dst, (sx - d + down - 1) / down);
             }
             float *t = T + (size_t)v * t_row;  /* times the derivative, into the upsampling's phases */
-            const float *dv = dp + (size_t)v * sx;
+            const float *dv = dp + (size_t)v * up * longest;
             for (int r = 0; r < up; r++) {
-                const float *yp = gy + (r % down) * decimated + r / down;
+                const float *yp = gy + (r % down) * decimated + r / down, *dr = dv + r * longest;
                 float *tp = t + r * t_phase + t_margin;
-                for (int q = 0, u = r; u < sx; q++, u += up) tp[q] = yp[q * step] * dv[u];
+                int count = (sx - r + up - 1) / up;
+                if (step == 1) {
+                    for (int q = 0; q < count; q++) tp[q] = yp[q] * dr[q];
+                } else {
+                    for (int q = 0; q < count; q++) tp[q] = yp[q * step] * dr[q];
+                }
             }
         }
         float *xp = grad_x + (size_t)p * height * width;
@@ -282,8 +288,12 @@ int filtered_lrelu_backward(
                     src[n] = T + (size_t)v * t_row;
                     w[n++] = ay->weight[r * ay->taps + m];
                 }
-            dst[0] = ga;
-            fir(src, n, w, 1, dst, t_row);
+            for (int r = 0; r < up; r++) {  /* each phase's samples only: the lanes around them stay zero */
+                const float *shifted[MAX_WINDOW];
+                for (int i = 0; i < n; i++) shifted[i] = src[i] + r * t_phase + t_margin;
+                dst[0] = ga + r * t_phase + t_margin;
+                fir(shifted, n, w, 1, dst, (sx - r + up - 1) / up);
+            }
             n = 0;  /* x upsampling, transposed: phase r at q reads input q + offset[r] + m */
             for (int r = 0; r < up; r++)
                 for (int m = 0; m < ax->taps; m++) {

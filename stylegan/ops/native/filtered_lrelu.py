@@ -133,10 +133,17 @@ def _threads(count: int) -> ThreadPoolExecutor:
 
 
 class Saved:
-    """What the backward pass needs of a forward pass: the derivative and the tables it was computed with."""
+    """What the backward pass needs of a forward pass: the derivative (see forward) and the tables it was
+    computed with."""
 
     def __init__(self, derivative: torch.Tensor, tables: _Tables, x_shape: torch.Size):
         self.derivative, self.tables, self.x_shape = derivative, tables, x_shape
+
+    def natural_derivative(self) -> torch.Tensor:
+        """The derivative [N, C, size_y, size_x] in the order of the samples (for the PyTorch passes)."""
+        N, C, height, up, phase = self.derivative.shape
+        ordered = self.derivative.transpose(3, 4).reshape(N, C, height, phase * up)
+        return ordered[..., : self.tables.size[1]]
 
 
 def forward(
@@ -154,7 +161,8 @@ def forward(
     keep: bool,
 ) -> tuple[torch.Tensor, Saved | None]:
     """filtered_lrelu of x (see supports), and where `keep` asks for it what backward() needs: the derivative
-    of the activation [N, C, size_y, size_x] at each sample of the upsampled signal."""
+    of the activation at each sample of the upsampled signal, [N, C, size_y, up, ceil(size_x / up)] (by phase
+    along x: sample q * up + r at [..., r, q])."""
     N, C, H, W = x.shape
     tables = _cached_tables(
         _values(fu), _values(fd), H, W, up, down, tuple(padding), float(gain), flip_filter
@@ -162,7 +170,9 @@ def forward(
     x = x.contiguous()
     bias = None if b is None else b.detach().to(torch.float32).contiguous()
     out = x.new_empty([N, C, *tables.out])
-    derivative = x.new_empty([N, C, *tables.size]) if keep else None
+    up_x = tables.x_arrays[0]
+    phase = -(-tables.size[1] // up_x)
+    derivative = x.new_empty([N, C, tables.size[0], up_x, phase]) if keep else None
     limit = math.inf if clamp is None else clamp / gain
 
     def run(begin: int, end: int) -> int:
