@@ -4,6 +4,8 @@ with a compiler that fails (one warning) the op takes its PyTorch fast path; bui
 
 import os
 import stat
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -223,3 +225,15 @@ def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(m
     assert backward_calls == []  # the first backward had create_graph
     _assert_matches_reference(x, fu, fd, b, **kwargs)
     assert backward_calls == [1]
+
+
+@needs_compiler
+def test_a_damaged_cached_build_is_built_again(fresh_build):
+    """In a new process, since this one already has that library loaded under its name."""
+    assert native.library("filtered_lrelu") is not None
+    (built,) = fresh_build.glob("filtered_lrelu-*.so")
+    built.write_bytes(b"\x7fELF but not a library")
+    load = "import warnings; warnings.simplefilter('error'); from stylegan.ops import native; "
+    load += "assert native.library('filtered_lrelu') is not None"
+    subprocess.run([sys.executable, "-c", load], check=True, env=dict(os.environ), timeout=120)
+    assert built.stat().st_size > 1000

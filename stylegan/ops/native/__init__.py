@@ -73,7 +73,11 @@ def _build_and_load(name: str) -> ctypes.CDLL | None:
     source = SOURCES[name]
     try:
         path = _built(name, source, cc)
-        return ctypes.CDLL(str(path))
+        try:
+            return ctypes.CDLL(str(path))
+        except OSError:  # a damaged cache entry (a disk error, a copied home folder): build it again
+            path.unlink(missing_ok=True)
+            return ctypes.CDLL(str(_built(name, source, cc)))
     except (OSError, subprocess.SubprocessError, RuntimeError) as error:
         warnings.warn(
             f"the compiled CPU kernel of {name} is not available ({str(error).strip()[:300]}); {name} uses its "
