@@ -228,12 +228,16 @@ def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(m
 
 
 @needs_compiler
-def test_a_damaged_cached_build_is_built_again(fresh_build):
-    """In a new process, since this one already has that library loaded under its name."""
+def test_a_damaged_cached_build_is_built_again(fresh_build, tmp_path):
+    """In a new process, with a cache of its own: this process has the library mapped, and must not see its
+    file overwritten."""
     assert native.library("filtered_lrelu") is not None
     (built,) = fresh_build.glob("filtered_lrelu-*.so")
-    built.write_bytes(b"\x7fELF but not a library")
+    damaged = tmp_path / "other-cache" / "stylegan-studio" / "native" / built.name
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"\x7fELF but not a library")
     load = "import warnings; warnings.simplefilter('error'); from stylegan.ops import native; "
     load += "assert native.library('filtered_lrelu') is not None"
-    subprocess.run([sys.executable, "-c", load], check=True, env=dict(os.environ), timeout=120)
-    assert built.stat().st_size > 1000
+    env = dict(os.environ, STYLEGAN_CACHE=str(tmp_path / "other-cache"))
+    subprocess.run([sys.executable, "-c", load], check=True, env=env, timeout=120)
+    assert damaged.stat().st_size > 1000
