@@ -7,8 +7,9 @@ as GCC/Clang vector extensions, compiled for this CPU (-march=native) with OpenM
 and loaded through ctypes.
 
 Nothing depends on it: without a C compiler, or with STYLEGAN_NATIVE=0, the ops take their PyTorch fast
-path; a compiler that fails costs one warning and the same fallback. Builds are cached under
-$STYLEGAN_CACHE (default ~/.cache/stylegan-studio), keyed by the source, the compiler and the CPU.
+path; a compiler that fails costs one warning and the same fallback. Builds are cached in
+stylegan-studio/native/ under $STYLEGAN_CACHE (default $XDG_CACHE_HOME, else ~/.cache), keyed by the source,
+the compiler and the CPU.
 """
 
 from __future__ import annotations
