@@ -1,15 +1,20 @@
 """The generator layouts the fast-ops benchmarks measure: two 128-channel ones at 64x64 and a 256-channel one
 at 32x32, built from the presets with a narrower channel_max (a StyleGAN-XL small-dataset layout, StyleGAN3-T).
-The CUDA benchmarks measure the published StyleGAN-XL presets (CUDA_LAYOUTS) and time calls with CUDA events."""
+The CUDA benchmarks measure the published StyleGAN-XL presets (CUDA_LAYOUTS) and time calls with CUDA events;
+implementation() switches the ops between the paths the benchmarks compare."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 
 import torch
 
 from stylegan.networks import presets
 from stylegan.networks.generator import Generator
+from stylegan.ops import native
+from stylegan.ops._dispatch import ENV_VARIABLE
 
 LAYOUTS = {
     "stylegan-xl 64x64 c128": ("stylegan-xl-small-64", dict(channel_max=128)),
@@ -58,3 +63,23 @@ def cuda_seconds(function) -> float:
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1e3
+
+
+@contextlib.contextmanager
+def implementation(impl: str):
+    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernel) through
+    STYLEGAN_OPS and STYLEGAN_NATIVE, restored afterwards."""
+    wanted = {
+        ENV_VARIABLE: "fast" if impl == "pytorch" else impl,
+        native.ENV_VARIABLE: "0" if impl == "pytorch" else "1",
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -29,22 +29,19 @@ from stylegan.memory import tune_allocator
 tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
 
 import argparse
-import contextlib
-import os
 import statistics
 import sys
 import time
 from functools import partial
 
 import torch
-from _layouts import CUDA_LAYOUTS, LAYOUTS, cuda_seconds, layout_generator, named_generator
+from _layouts import CUDA_LAYOUTS, LAYOUTS, cuda_seconds, implementation, layout_generator, named_generator
 
 import stylegan
 from stylegan.inversion import Projector
 from stylegan.latent import one_hot
 from stylegan.networks.generator import Generator
-from stylegan.ops import _dispatch, native
-from stylegan.ops._dispatch import ENV_VARIABLE
+from stylegan.ops import _dispatch
 from stylegan.perceptual import ReconstructionLoss
 
 IMPLEMENTATIONS = ("fast", "ref")
@@ -63,26 +60,6 @@ PEAK_TFLOPS = {
     "H200": dict(fp16=989.4, tf32=494.7, fp32=66.9),
     "A100": dict(fp16=312.0, tf32=156.0, fp32=19.5),
 }
-
-
-@contextlib.contextmanager
-def implementation(impl: str):
-    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernel) through
-    STYLEGAN_OPS and STYLEGAN_NATIVE, restored afterwards."""
-    wanted = {
-        ENV_VARIABLE: "fast" if impl == "pytorch" else impl,
-        native.ENV_VARIABLE: "0" if impl == "pytorch" else "1",
-    }
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def alternating_min(function, repeats: int) -> dict[str, float]:

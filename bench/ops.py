@@ -24,15 +24,14 @@ from stylegan.memory import tune_allocator
 tune_allocator()  # as the command line does, before torch is imported (bench/allocator.py measures it)
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
 
 import torch
-from _layouts import LAYOUTS, cuda_seconds, named_generator
+from _layouts import LAYOUTS, cuda_seconds, implementation, named_generator
 
-from stylegan.ops import _dispatch, native
+from stylegan.ops import _dispatch
 from stylegan.ops.filtered_lrelu import _filtered_lrelu_ref, filtered_lrelu
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
@@ -122,15 +121,8 @@ def without_compiled_kernel(call):
     """call with the fast path's compiled CPU kernel switched off: its PyTorch passes alone."""
 
     def pytorch_only():
-        saved = os.environ.get(native.ENV_VARIABLE)
-        os.environ[native.ENV_VARIABLE] = "0"
-        try:
+        with implementation("pytorch"):
             call()
-        finally:
-            if saved is None:
-                del os.environ[native.ENV_VARIABLE]
-            else:
-                os.environ[native.ENV_VARIABLE] = saved
 
     return pytorch_only
 

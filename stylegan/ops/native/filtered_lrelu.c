@@ -139,13 +139,12 @@ int filtered_lrelu_forward(
         if (status) continue;
         const float *xp = x + (size_t)p * height * width;
         float b = bias ? bias[p % channels] : 0.f;
-        for (int r = 0; r < up; r++) dst[r] = NULL;
         for (int h = 0; h < height; h++) {  /* bias, then upsample along x */
             const float *in = xp + (size_t)h * width;
             for (int j = 0; j < width; j++) xr[margin + j] = in[j] + b;
             for (int i = 0; i < wx.window; i++) src[i] = xr + margin + wx.lo + i;
             for (int r = 0; r < up; r++) dst[r] = A + (size_t)h * row + r * phase;
-            fir(src, wx.window, wx.dense, up, dst, (sx + up - 1) / up);
+            fir(src, wx.window, wx.dense, up, dst, longest);
         }
         float *dp = derivative ? derivative + (size_t)p * sy * up * longest : NULL;
         for (int q = 0; q * ay->up < sy; q++) {  /* upsample along y: the rows of one input window at once */
@@ -162,18 +161,15 @@ int filtered_lrelu_forward(
             for (int r = 0; r < rows; r++) {  /* activate, then downsample along x */
                 int v = q * ay->up + r;
                 float *bv = B + (size_t)r * row;
+                for (int u = 0; u < row; u++) {
+                    float t = bv[u], a = t > 0.f ? t : t * slope;
+                    if (dp) D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
+                    bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
+                }
                 if (dp) {
-                    for (int u = 0; u < row; u++) {
-                        float t = bv[u], a = t > 0.f ? t : t * slope;
-                        D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
-                    }
                     float *d = dp + (size_t)v * up * longest;
                     for (int r2 = 0; r2 < up; r2++)
                         memcpy(d + r2 * longest, D + r2 * phase, sizeof(float) * ((sx - r2 + up - 1) / up));
-                }
-                for (int u = 0; u < row; u++) {
-                    float t = bv[u], a = t > 0.f ? t : t * slope;
-                    bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
                 }
                 if (step == 1) {
                     for (int d = 0; d < down; d++) decimated_phase[d] = bv + d * phase;
@@ -216,18 +212,14 @@ int filtered_lrelu_backward(
     const upsampling *ax, const upsampling *ay,
     int down, int down_taps, const float *down_x, const float *down_y, int out_height, int out_width)
 {
-    if (ax->up % down || down > MAX_ROWS || ax->up * ax->taps > MAX_WINDOW || ay->up * ay->taps > MAX_WINDOW
-        || down_taps > MAX_WINDOW) return 2;
+    phase_window wx;  /* its span of input offsets: lo to lo + window - 1 */
+    if (!make_window(ax, &wx) || ax->up % down || down > MAX_ROWS || ax->up * ax->taps > MAX_WINDOW
+        || ay->up * ay->taps > MAX_WINDOW || down_taps > MAX_WINDOW) return 2;
     int sx = ax->size, sy = ay->size, up = ax->up, step = up / down;
     int c_row = round_up(out_width), g_margin = round_up((down_taps + down - 1) / down);
     int decimated = round_up((sx + down - 1) / down) + VL;
-    int off_lo = ax->offset[0], off_hi = ax->offset[0];
-    for (int r = 1; r < up; r++) {
-        if (ax->offset[r] < off_lo) off_lo = ax->offset[r];
-        if (ax->offset[r] > off_hi) off_hi = ax->offset[r];
-    }
-    int t_margin = off_hi + ax->taps - 1 > 0 ? off_hi + ax->taps - 1 : 0;
-    int reach = round_up(width) - off_lo, longest = (sx + up - 1) / up;
+    int t_margin = wx.lo + wx.window - 1 > 0 ? wx.lo + wx.window - 1 : 0;
+    int reach = round_up(width) - wx.lo, longest = (sx + up - 1) / up;
     int t_phase = round_up(t_margin + (reach > longest ? reach : longest) + VL), t_row = up * t_phase;
 
     int status = 0;

@@ -80,6 +80,7 @@ class _Tables:
         self.size = (self.y_arrays[2], self.x_arrays[2])
         self.out = tuple((size - self.down.shape[0] + down) // down for size in self.size)
         self.down_factor = down
+        self.x_phases = (up, -(-self.size[1] // up))  # the derivative's layout along x: [up][phase length]
 
 
 def _upsampling(f, n: int, up: int, pad0: int, pad1: int, flip: bool):
@@ -170,9 +171,7 @@ def forward(
     x = x.contiguous()
     bias = None if b is None else b.detach().to(torch.float32).contiguous()
     out = x.new_empty([N, C, *tables.out])
-    up_x = tables.x_arrays[0]
-    phase = -(-tables.size[1] // up_x)
-    derivative = x.new_empty([N, C, tables.size[0], up_x, phase]) if keep else None
+    derivative = x.new_empty([N, C, tables.size[0], *tables.x_phases]) if keep else None
     limit = math.inf if clamp is None else clamp / gain
 
     def run(begin: int, end: int) -> int:
