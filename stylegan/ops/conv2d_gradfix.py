@@ -1,5 +1,8 @@
 """`conv2d` whose gradients of every order are first-order convolutions, and `no_weight_gradients()`.
 
+On the fast path (STYLEGAN_OPS, see stylegan.ops._dispatch) a float32 3x3 convolution on the CPU runs
+through the compiled Winograd kernel (stylegan.ops.native.winograd), the gradients through PyTorch's.
+
 The backward of the convolution is written as two ops, one for the input's gradient and one for the weight's,
 and each of their backwards is again one of the three ops. Higher-order gradients (the path-length
 regulariser's double backward) therefore never reach PyTorch's convolution double backward, which splits a
@@ -22,6 +25,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
+
+from stylegan.ops._dispatch import resolve_impl
+from stylegan.ops.native import winograd
 
 _weight_gradients_disabled = False
 
@@ -56,6 +62,10 @@ class _Geometry:
     groups: int
 
     def conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if resolve_impl("auto") == "fast" and winograd.supports(
+            x, weight, self.stride, self.padding, self.groups
+        ):
+            return winograd.conv3x3(x, weight, self.padding, self.groups)
         return F.conv2d(x, weight, stride=self.stride, padding=self.padding, groups=self.groups)
 
     def grad_input(self, grad: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:

@@ -23,10 +23,13 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import torch
+
 ENV_VARIABLE = "STYLEGAN_NATIVE"
-SOURCES = {"filtered_lrelu": Path(__file__).with_name("filtered_lrelu.c")}
+SOURCES = {name: Path(__file__).with_name(f"{name}.c") for name in ("filtered_lrelu", "winograd")}
 FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC"]
 # Tried in turn: tuned for this CPU and with OpenMP (which then shares PyTorch's libgomp and its threads),
 # then without what the compiler does not know (Apple's clang has no -fopenmp, for one).
@@ -54,6 +57,30 @@ def library(name: str) -> ctypes.CDLL | None:
         if name not in _libraries:
             _libraries[name] = _build_and_load(name)
         return _libraries[name]
+
+
+def over_items(run, count: int, parallel: bool) -> list[int]:
+    """The statuses of run(begin, end) over items [0, count): one call where the kernel shares its items
+    among OpenMP threads itself (`parallel`), else the items split over torch.get_num_threads() Python
+    threads (ctypes releases the GIL during each call)."""
+    workers = 1 if parallel else max(1, min(torch.get_num_threads(), count))
+    bounds = [count * i // workers for i in range(workers + 1)]
+    if workers == 1:
+        return [run(0, count)]
+    return list(_threads(workers).map(run, bounds[:-1], bounds[1:]))
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)
+_pool_lock = threading.Lock()
+
+
+def _threads(count: int) -> ThreadPoolExecutor:
+    """A pool of at least `count` threads, made anew in a forked child (whose copy has no threads)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1] < count:
+            _pool = (os.getpid(), count, ThreadPoolExecutor(count, thread_name_prefix="stylegan-native"))
+        return _pool[2]
 
 
 def cache_dir() -> Path:

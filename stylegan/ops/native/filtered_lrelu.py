@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import torch
@@ -120,19 +117,6 @@ def _values(f: torch.Tensor | None):
     return None if f is None else tuple(f.detach().double().cpu().tolist())
 
 
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)
-_pool_lock = threading.Lock()
-
-
-def _threads(count: int) -> ThreadPoolExecutor:
-    """A pool of at least `count` threads, made anew in a forked child (whose copy has no threads)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid() or _pool[1] < count:
-            _pool = (os.getpid(), count, ThreadPoolExecutor(count, thread_name_prefix="stylegan-native"))
-        return _pool[2]
-
-
 class Saved:
     """What the backward pass needs of a forward pass: the derivative (see forward) and the tables it was
     computed with."""
@@ -205,12 +189,7 @@ def backward(grad_out: torch.Tensor, saved: Saved) -> torch.Tensor:
 
 
 def _over_planes(run, planes: int) -> None:
-    """run(begin, end) over the planes: once, where the kernel shares them among OpenMP threads, else split
-    over Python threads."""
-    workers = 1 if _parallel() else max(1, min(torch.get_num_threads(), planes))
-    bounds = [planes * i // workers for i in range(workers + 1)]
-    pool = _threads(workers) if workers > 1 else None
-    statuses = list(pool.map(run, bounds[:-1], bounds[1:])) if pool else [run(0, planes)]
+    statuses = native.over_items(run, planes, _parallel())
     if 1 in statuses:
         raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its scratch buffers")
     if any(statuses):
