@@ -30,6 +30,7 @@ int filtered_lrelu_parallel(void) {
 #define VL 16           /* floats per vector */
 #define MAX_ROWS 8      /* output rows of one fir() call: the largest upsampling factor */
 #define MAX_WINDOW 64   /* input rows of one fir() call */
+#define MAX_VECTORS 4   /* output vectors of each row that one step of fir() computes */
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 
 typedef struct {
@@ -44,26 +45,41 @@ static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v;
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
-static inline __attribute__((always_inline)) void fir_rows(
-    const float *const *src, int window, const float *w, int rows, float *const *dst, int count) {
-    for (int o = 0; o < count; o += VL) {
-        vf acc[MAX_ROWS];
-        for (int r = 0; r < rows; r++) acc[r] = (vf){0};
-        for (int i = 0; i < window; i++) {
-            vf v = load(src[i] + o);
-            for (int r = 0; r < rows; r++) acc[r] += w[r * window + i] * v;
+/* Output vectors o .. o + vectors - 1 of each row: rows * vectors independent sums, so that a few rows still
+   keep the core's multiply-add units busy instead of waiting on one chain of additions. */
+static inline __attribute__((always_inline)) void fir_block(
+    const float *const *src, int window, const float *w, int rows, float *const *dst, int o, int vectors) {
+    vf acc[MAX_ROWS][MAX_VECTORS];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < vectors; j++) acc[r][j] = (vf){0};
+    for (int i = 0; i < window; i++) {
+        for (int j = 0; j < vectors; j++) {
+            vf v = load(src[i] + o + j * VL);
+            for (int r = 0; r < rows; r++) acc[r][j] += w[r * window + i] * v;
         }
-        for (int r = 0; r < rows; r++) store(dst[r] + o, acc[r]);
+    }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < vectors; j++) store(dst[r] + o + j * VL, acc[r][j]);
+}
+
+static inline __attribute__((always_inline)) void fir_rows(
+    const float *const *src, int window, const float *w, int rows, float *const *dst, int count, int vectors) {
+    int o = 0;
+    for (; o + vectors * VL <= round_up(count); o += vectors * VL) fir_block(src, window, w, rows, dst, o, vectors);
+    switch ((round_up(count) - o) / VL) { /* the rest of the row in one step too */
+        case 1: fir_block(src, window, w, rows, dst, o, 1); break;
+        case 2: fir_block(src, window, w, rows, dst, o, 2); break;
+        case 3: fir_block(src, window, w, rows, dst, o, 3); break;
     }
 }
 
 /* dst[r][o] = sum_i w[r * window + i] * src[i][o] for r < rows and o < round_up(count). */
 static void fir(const float *const *src, int window, const float *w, int rows, float *const *dst, int count) {
     switch (rows) {
-        case 1: fir_rows(src, window, w, 1, dst, count); break;
-        case 2: fir_rows(src, window, w, 2, dst, count); break;
-        case 4: fir_rows(src, window, w, 4, dst, count); break;
-        default: fir_rows(src, window, w, rows, dst, count);
+        case 1: fir_rows(src, window, w, 1, dst, count, 4); break;
+        case 2: fir_rows(src, window, w, 2, dst, count, 2); break;
+        case 4: fir_rows(src, window, w, 4, dst, count, 1); break;
+        default: fir_rows(src, window, w, rows, dst, count, 1);
     }
 }
 
@@ -119,6 +135,10 @@ int filtered_lrelu_forward(
     int reach = (down_taps - 1) / down + round_up(out_width);
     if (reach > decimated) decimated = reach;
     int c_row = round_up(out_width);
+    /* Tap k of the x down-pass reads phase k % down of the decimated row, shifted by k / down: its offset
+       from the row's start, with the phases `phase` apart in B (step 1) or `decimated` apart in Y. */
+    int tap_offset[MAX_WINDOW];
+    for (int k = 0; k < down_taps; k++) tap_offset[k] = (k % down) * (step == 1 ? phase : decimated) + k / down;
     float pair[2 * MAX_WINDOW] = {0};  /* the y down-pass weights of output rows o and o + 1 */
     for (int k = 0; k < down_taps; k++) {
         pair[k] = down_y[k];
@@ -132,7 +152,7 @@ int filtered_lrelu_forward(
     float *D = buffer(row), *Y = buffer((size_t)down * decimated), *C = buffer((size_t)sy * c_row);
     float *out_rows = buffer(2 * (size_t)c_row);
     status = !(xr && A && B && D && Y && C && out_rows);
-    const float *src[MAX_WINDOW], *decimated_phase[MAX_ROWS];
+    const float *src[MAX_WINDOW];
     float *dst[MAX_ROWS], w[MAX_ROWS * MAX_WINDOW];
 #pragma omp for schedule(static)
     for (int p = plane_begin; p < plane_end; p++) {
@@ -171,17 +191,16 @@ int filtered_lrelu_forward(
                     for (int r2 = 0; r2 < up; r2++)
                         memcpy(d + r2 * longest, D + r2 * phase, sizeof(float) * ((sx - r2 + up - 1) / up));
                 }
-                if (step == 1) {
-                    for (int d = 0; d < down; d++) decimated_phase[d] = bv + d * phase;
-                } else {
+                const float *decimated_row = bv;
+                if (step != 1) {
                     for (int r2 = 0; r2 < up; r2++) {
                         float *yp = Y + (r2 % down) * decimated + r2 / down;
                         const float *bp = bv + r2 * phase;
                         for (int i = 0, u = r2; u < sx; i++, u += up) yp[i * step] = bp[i];
                     }
-                    for (int d = 0; d < down; d++) decimated_phase[d] = Y + d * decimated;
+                    decimated_row = Y;
                 }
-                for (int k = 0; k < down_taps; k++) src[k] = decimated_phase[k % down] + k / down;
+                for (int k = 0; k < down_taps; k++) src[k] = decimated_row + tap_offset[k];
                 float *c = C + (size_t)v * c_row;
                 fir(src, down_taps, down_x, 1, &c, out_width);
             }
