@@ -12,12 +12,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# `make test`: everything but the tests marked slow (minutes: fresh venvs, installs); `make test-all`: all of them.
+# `make test`: everything but the tests marked slow (minutes: fresh venvs, installs), on two worker processes
+# (pytest-xdist; a test file stays on one worker, so its module fixtures are built once); `make test-all`: the
+# same, then the slow ones one at a time (real signals and timings, which a second busy worker would disturb).
+PYTEST_FAST := $(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
+
 test: $(STAMP) xvfb emoji-data lint
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST_FAST)
 
 test-all: $(STAMP) xvfb emoji-data lint
-	$(PY) -m pytest -q
+	$(PYTEST_FAST)
+	$(PY) -m pytest -q -m slow
 
 # The window tests start their own Xvfb server when there is no display; install it if this is Debian/Ubuntu.
 xvfb:

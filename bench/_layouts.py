@@ -67,7 +67,7 @@ def cuda_seconds(function) -> float:
 
 @contextlib.contextmanager
 def implementation(impl: str):
-    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernel) through
+    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernels) through
     STYLEGAN_OPS and STYLEGAN_NATIVE, restored afterwards."""
     wanted = {
         ENV_VARIABLE: "fast" if impl == "pytorch" else impl,

@@ -3,8 +3,9 @@
 Synthesis of the layouts in bench/_layouts.py (StyleGAN-XL 64x64 and StyleGAN3-T 64x64 with 128 channels,
 StyleGAN-XL 32x32 with 256 channels) at batch 1 and 4, and inversion steps per second of the bundled default
 model and of the StyleGAN-XL 64x64 layout. STYLEGAN_OPS switches every op between 'fast' and 'ref', and
-STYLEGAN_NATIVE=0 gives a third column, the fast path without its compiled filtered_lrelu kernel; runs
-alternate between them and the minimum of the repeats is kept, since a shared machine adds noise.
+STYLEGAN_NATIVE=0 gives a third column, the fast path without its compiled kernels (filtered_lrelu and the
+Winograd 3x3 convolution); runs alternate between them and the minimum of the repeats is kept, since a shared
+machine adds noise.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/generator.py [--repeats 5] [--steps 5] [--batches 1 4]
 
@@ -45,7 +46,7 @@ from stylegan.ops import _dispatch
 from stylegan.perceptual import ReconstructionLoss
 
 IMPLEMENTATIONS = ("fast", "ref")
-# On the CPU also the fast path without its compiled filtered_lrelu kernel: the PyTorch passes alone.
+# On the CPU also the fast path without its compiled kernels: the PyTorch passes and convolutions alone.
 CPU_IMPLEMENTATIONS = ("fast", "pytorch", "ref")
 
 # Dense (no sparsity) peak TFLOP/s per GPU: fp16 on the tensor cores with fp32 accumulation, tf32 on the tensor
@@ -87,7 +88,7 @@ def synthesis(batches: list[int], repeats: int) -> None:
                 ws = G.mapping(z, c)
                 best = alternating_min(lambda G=G, ws=ws: G.synthesis(ws), repeats)
             print(f"  {name:<24} batch {batch}:  fast {best['fast'] * 1e3:8.1f} ms  ref {best['ref'] * 1e3:8.1f} ms  "
-                  f"x{best['ref'] / best['fast']:5.2f}   without the compiled kernel {best['pytorch'] * 1e3:8.1f} ms  "
+                  f"x{best['ref'] / best['fast']:5.2f}   without the compiled kernels {best['pytorch'] * 1e3:8.1f} ms  "
                   f"x{best['ref'] / best['pytorch']:5.2f}")  # fmt: skip
 
 
@@ -111,7 +112,7 @@ def inversion(steps: int, repeats: int) -> None:
         fast, ref, pytorch = (steps / best[impl] for impl in ("fast", "ref", "pytorch"))
         print(f"  {name} ({G.img_resolution}x{G.img_resolution}), w+, pixel+ms-ssim loss:  "
               f"fast {fast:6.2f} steps/s  ref {ref:6.2f} steps/s  x{fast / ref:5.2f}   "
-              f"without the compiled kernel {pytorch:6.2f} steps/s  x{pytorch / ref:5.2f}")  # fmt: skip
+              f"without the compiled kernels {pytorch:6.2f} steps/s  x{pytorch / ref:5.2f}")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -81,7 +81,17 @@ def _assert_matches_reference(x, fu, fd, b, **kwargs):
 @needs_compiler
 @pytest.mark.parametrize(
     ("up", "down", "taps_up", "taps_down"),
-    [(1, 1, 3, 3), (2, 1, 4, 5), (2, 2, 12, 12), (4, 2, 24, 12), (4, 4, 8, 16), (4, 1, 7, 0), (2, 2, 0, 0)],
+    [
+        (1, 1, 3, 3),
+        (2, 1, 4, 5),
+        (2, 2, 12, 12),
+        (4, 2, 24, 12),
+        (4, 4, 8, 16),
+        (4, 1, 7, 0),
+        (2, 2, 0, 0),
+        (2, 2, 4, 7),
+        (2, 2, 6, 18),
+    ],  # odd down-sampling taps, and more than the x down-pass shifts in registers
 )
 @pytest.mark.parametrize("padding", [[9, 8, 9, 8], [-6, -9, -6, -9], [20, 3, 0, 17], 0])
 def test_the_compiled_kernel_equals_the_reference(calls, up, down, taps_up, taps_down, padding):

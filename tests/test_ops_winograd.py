@@ -87,19 +87,21 @@ def test_the_winograd_convolution_is_the_same_on_one_thread_and_three(calls, mon
     assert torch.equal(one, three) and len(calls) == 2
 
 
-def test_the_gradients_through_a_winograd_forward_are_torchs(calls):
-    x, w = _case(2, 2, 32, 32, (12, 12))
-    grad = torch.randn(2, 32, 14, 14)
+@pytest.mark.parametrize("padding, groups", [(2, 1), (1, 2), (0, 1)])
+def test_the_input_gradient_is_a_winograd_convolution_too_and_the_weight_gradient_torchs(calls, padding, groups):
+    x, w = _case(2, 2, 32, 24, (12, 12), groups)
+    out_size = 12 + 2 * padding - 2
+    grad = torch.randn(2, 24 * groups, out_size, out_size)
     results = []
     for convolution in (conv2d_gradfix.conv2d, F.conv2d):
         xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
-        out = convolution(xs, ws, padding=2)
+        out = convolution(xs, ws, padding=padding, groups=groups)
         results.append((out, *torch.autograd.grad(out, [xs, ws], grad)))
     ours, torchs = results
-    torch.testing.assert_close(ours[0], torchs[0], rtol=0, atol=TOLERANCE * torchs[0].abs().max().item())
-    torch.testing.assert_close(ours[1], torchs[1])
+    for value, expected in zip(ours[:2], torchs[:2]):
+        torch.testing.assert_close(value, expected, rtol=0, atol=TOLERANCE * expected.abs().max().item())
     torch.testing.assert_close(ours[2], torchs[2])
-    assert len(calls) == 1
+    assert len(calls) == 2  # the forward pass and the input's gradient
 
 
 @pytest.mark.parametrize("batch", [1, 4])

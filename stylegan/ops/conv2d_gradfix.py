@@ -1,7 +1,8 @@
 """`conv2d` whose gradients of every order are first-order convolutions, and `no_weight_gradients()`.
 
-On the fast path (STYLEGAN_OPS, see stylegan.ops._dispatch) a float32 3x3 convolution on the CPU runs
-through the compiled Winograd kernel (stylegan.ops.native.winograd), the gradients through PyTorch's.
+On the fast path (STYLEGAN_OPS, see stylegan.ops._dispatch) a float32 3x3 convolution on the CPU, and the
+input's gradient of one at stride 1, run through the compiled Winograd kernel (stylegan.ops.native.winograd);
+the weight's gradient stays PyTorch's.
 
 The backward of the convolution is written as two ops, one for the input's gradient and one for the weight's,
 and each of their backwards is again one of the three ops. Higher-order gradients (the path-length
@@ -69,12 +70,27 @@ class _Geometry:
         return F.conv2d(x, weight, stride=self.stride, padding=self.padding, groups=self.groups)
 
     def grad_input(self, grad: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        # At stride 1 the input's gradient is a convolution of the output's gradient with each group's filters
+        # transposed and flipped, padded by k - 1 - padding: the same Winograd kernel computes it.
+        transposed_padding = tuple(weight.shape[2 + axis] - 1 - self.padding[axis] for axis in range(2))
+        if resolve_impl("auto") == "fast" and self.stride == (1, 1) and min(transposed_padding) >= 0:
+            flipped = _transposed_filters(weight, self.groups)
+            if winograd.supports(grad, flipped, self.stride, transposed_padding, self.groups):
+                return winograd.conv3x3(grad, flipped, transposed_padding, self.groups)
         return torch.nn.grad.conv2d_input(
             input_shape, weight, grad, self.stride, self.padding, 1, self.groups
         )
 
     def grad_weight(self, grad: torch.Tensor, x: torch.Tensor, weight_shape: torch.Size) -> torch.Tensor:
         return torch.nn.grad.conv2d_weight(x, weight_shape, grad, self.stride, self.padding, 1, self.groups)
+
+
+def _transposed_filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """[groups * I, O // groups, kh, kw]: each group's filters with input and output swapped, flipped."""
+    out_channels, in_channels, kh, kw = weight.shape
+    per_group = out_channels // groups
+    grouped = weight.reshape(groups, per_group, in_channels, kh, kw).transpose(1, 2).flip(3, 4)
+    return grouped.reshape(groups * in_channels, per_group, kh, kw)
 
 
 def _weight_gradient_wanted(ctx, index: int) -> bool:

@@ -83,6 +83,39 @@ static void fir(const float *const *src, int window, const float *w, int rows, f
     }
 }
 
+/* The x down-pass of factor 2 (every layer of the presets), taps <= 2 * MAX_SHIFT: tap k = 2 s + d reads phase d
+   of the row, shifted by s. Instead of one unaligned load per tap, each phase is loaded once as two vectors
+   and shifted in registers; the taps are summed in four independent chains. */
+#define MAX_SHIFT 8
+#define LANES(s) s, s + 1, s + 2, s + 3, s + 4, s + 5, s + 6, s + 7, s + 8, s + 9, s + 10, s + 11, s + 12, s + 13, \
+                 s + 14, s + 15
+static void down2(const float *row, int phase_stride, const float *w, int taps, float *dst, int count) {
+    for (int o = 0; o < count; o += VL) {
+        vf acc[4] = {{0}};
+        for (int d = 0; d < 2; d++) {
+            const vf a = load(row + d * phase_stride + o), b = load(row + d * phase_stride + o + VL);
+            const int n = (taps - d + 1) / 2; /* the taps of phase d */
+            const float *wd = w + d;
+#if defined(__clang__) || __GNUC__ >= 12
+#define TAP(s, v) if (s < n) acc[2 * d + (s & 1)] += wd[2 * s] * (v);
+            TAP(0, a)
+            TAP(1, __builtin_shufflevector(a, b, LANES(1)))
+            TAP(2, __builtin_shufflevector(a, b, LANES(2)))
+            TAP(3, __builtin_shufflevector(a, b, LANES(3)))
+            TAP(4, __builtin_shufflevector(a, b, LANES(4)))
+            TAP(5, __builtin_shufflevector(a, b, LANES(5)))
+            TAP(6, __builtin_shufflevector(a, b, LANES(6)))
+            TAP(7, __builtin_shufflevector(a, b, LANES(7)))
+#undef TAP
+#else
+            for (int s = 0; s < n; s++) acc[2 * d + (s & 1)] += wd[2 * s] * load(row + d * phase_stride + o + s);
+            (void)a, (void)b;
+#endif
+        }
+        store(dst + o, (acc[0] + acc[1]) + (acc[2] + acc[3]));
+    }
+}
+
 static float *buffer(size_t floats) {  /* zeroed, vector-aligned, with a vector of slack */
     size_t bytes = (floats + 2 * VL) * sizeof(float);
     bytes = (bytes + 63) / 64 * 64;
@@ -200,9 +233,13 @@ int filtered_lrelu_forward(
                     }
                     decimated_row = Y;
                 }
-                for (int k = 0; k < down_taps; k++) src[k] = decimated_row + tap_offset[k];
                 float *c = C + (size_t)v * c_row;
-                fir(src, down_taps, down_x, 1, &c, out_width);
+                if (down == 2 && down_taps <= 2 * MAX_SHIFT) {
+                    down2(decimated_row, step == 1 ? phase : decimated, down_x, down_taps, c, out_width);
+                } else {
+                    for (int k = 0; k < down_taps; k++) src[k] = decimated_row + tap_offset[k];
+                    fir(src, down_taps, down_x, 1, &c, out_width);
+                }
             }
         }
         float *op = out + (size_t)p * out_height * out_width;
