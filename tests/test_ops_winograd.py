@@ -88,7 +88,9 @@ def test_the_winograd_convolution_is_the_same_on_one_thread_and_three(calls, mon
 
 
 @pytest.mark.parametrize("padding, groups", [(2, 1), (1, 2), (0, 1)])
-def test_the_input_gradient_is_a_winograd_convolution_too_and_the_weight_gradient_torchs(calls, padding, groups):
+def test_the_input_gradient_is_a_winograd_convolution_too_and_the_weight_gradient_torchs(
+    calls, padding, groups
+):
     x, w = _case(2, 2, 32, 24, (12, 12), groups)
     out_size = 12 + 2 * padding - 2
     grad = torch.randn(2, 24 * groups, out_size, out_size)
@@ -98,7 +100,7 @@ def test_the_input_gradient_is_a_winograd_convolution_too_and_the_weight_gradien
         out = convolution(xs, ws, padding=padding, groups=groups)
         results.append((out, *torch.autograd.grad(out, [xs, ws], grad)))
     ours, torchs = results
-    for value, expected in zip(ours[:2], torchs[:2]):
+    for value, expected in zip(ours[:2], torchs[:2], strict=True):
         torch.testing.assert_close(value, expected, rtol=0, atol=TOLERANCE * expected.abs().max().item())
     torch.testing.assert_close(ours[2], torchs[2])
     assert len(calls) == 2  # the forward pass and the input's gradient
