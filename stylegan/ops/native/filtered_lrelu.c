@@ -116,6 +116,20 @@ static void down2(const float *row, int phase_stride, const float *w, int taps, 
     }
 }
 
+/* dst[2 i] = even[i], dst[2 i + 1] = odd[i] for i < round_up(count). */
+static void interleave2(const float *even, const float *odd, float *dst, int count) {
+    for (int i = 0; i < count; i += VL) {
+        const vf a = load(even + i), b = load(odd + i);
+#if defined(__clang__) || __GNUC__ >= 12
+        store(dst + 2 * i, __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+        store(dst + 2 * i + VL,
+              __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+#else
+        for (int j = 0; j < VL; j++) dst[2 * (i + j)] = a[j], dst[2 * (i + j) + 1] = b[j];
+#endif
+    }
+}
+
 static float *buffer(size_t floats) {  /* zeroed, vector-aligned, with a vector of slack */
     size_t bytes = (floats + 2 * VL) * sizeof(float);
     bytes = (bytes + 63) / 64 * 64;
@@ -182,7 +196,8 @@ int filtered_lrelu_forward(
 #pragma omp parallel reduction(| : status) if (plane_end - plane_begin > 1)
     {
     float *xr = buffer(row_in), *A = buffer((size_t)height * row), *B = buffer((size_t)MAX_ROWS * row);
-    float *D = buffer(row), *Y = buffer((size_t)down * decimated), *C = buffer((size_t)sy * c_row);
+    float *D = buffer(row), *C = buffer((size_t)sy * c_row);
+    float *Y = buffer((size_t)down * decimated + 2 * VL); /* interleave2 writes whole vectors past the last row */
     float *out_rows = buffer(2 * (size_t)c_row);
     status = !(xr && A && B && D && Y && C && out_rows);
     const float *src[MAX_WINDOW];
@@ -225,7 +240,11 @@ int filtered_lrelu_forward(
                         memcpy(d + r2 * longest, D + r2 * phase, sizeof(float) * ((sx - r2 + up - 1) / up));
                 }
                 const float *decimated_row = bv;
-                if (step != 1) {
+                if (step == 2 && down == 2) { /* up 4, down 2: decimated phase d alternates phases d and d + 2 */
+                    for (int d = 0; d < 2; d++)
+                        interleave2(bv + d * phase, bv + (d + 2) * phase, Y + d * decimated, longest);
+                    decimated_row = Y;
+                } else if (step != 1) {
                     for (int r2 = 0; r2 < up; r2++) {
                         float *yp = Y + (r2 % down) * decimated + r2 / down;
                         const float *bp = bv + r2 * phase;
