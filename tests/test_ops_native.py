@@ -116,6 +116,23 @@ def test_the_compiled_kernel_equals_the_reference(calls, up, down, taps_up, taps
 
 
 @needs_compiler
+@pytest.mark.parametrize("slope", [0.2, 0.0, 1.0, 1.5])
+def test_the_forward_pass_without_gradients_equals_the_reference(calls, slope):
+    """Without a graph nothing is saved for a backward pass, and a slope in [0, 1] takes max(t, slope t)."""
+    x, fu, fd, b = _case(np.random.default_rng(7), 2, 2, 12, 12, size=(20, 20))
+    with torch.no_grad():
+        x = x * 3
+        x[0, 0, 5, 5] = float("nan")
+        kwargs = dict(up=2, down=2, padding=[9, 8, 9, 8], gain=1.3, slope=slope, clamp=2.0)
+        expected = filtered_lrelu(x, fu, fd, b, impl="ref", **kwargs)
+        actual = filtered_lrelu(x, fu, fd, b, impl="fast", **kwargs)
+    assert torch.equal(actual.isnan(), expected.isnan()) and expected.isnan().any()
+    finite = ~expected.isnan()
+    torch.testing.assert_close(actual[finite], expected[finite], rtol=1e-4, atol=1e-4 * 2.0)
+    assert len(calls) == 1
+
+
+@needs_compiler
 def test_the_compiled_kernel_at_the_layer_shapes_of_the_presets(calls):
     rng = np.random.default_rng(0)
     for size, up, taps_up, padding in [(38, 2, 12, [9, 8, 9, 8]), (54, 4, 24, [-6, -9, -6, -9])]:

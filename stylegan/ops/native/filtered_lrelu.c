@@ -229,10 +229,17 @@ int filtered_lrelu_forward(
             for (int r = 0; r < rows; r++) {  /* activate, then downsample along x */
                 int v = q * ay->up + r;
                 float *bv = B + (size_t)r * row;
-                for (int u = 0; u < row; u++) {
-                    float t = bv[u], a = t > 0.f ? t : t * slope;
-                    if (dp) D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
-                    bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
+                if (dp || slope > 1.f) { /* slope >= 0: filtered_lrelu refuses others */
+                    for (int u = 0; u < row; u++) {
+                        float t = bv[u], a = t > 0.f ? t : t * slope;
+                        if (dp) D[u] = (a >= limit || a <= -limit) ? 0.f : (t > 0.f ? 1.f : slope);
+                        bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
+                    }
+                } else { /* for 0 <= slope <= 1 the leaky ReLU is max(t, slope t): three vector operations */
+                    for (int u = 0; u < row; u++) {
+                        float t = bv[u], scaled = t * slope, a = t > scaled ? t : scaled;
+                        bv[u] = a > limit ? limit : (a < -limit ? -limit : a);
+                    }
                 }
                 if (dp) {
                     float *d = dp + (size_t)v * up * longest;
