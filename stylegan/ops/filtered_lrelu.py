@@ -63,8 +63,10 @@ def filtered_lrelu(
             )
         plan = _plan(x, fu, fd, up, down, padding)
         if plan is not None and not _filters_need_grad(fu, fd):
+            # Grad mode is read here: inside forward() it is always off, and needs_input_grad stays true
+            # under no_grad for inputs that require grad (a generator's own biases).
             return _FusedFilteredLReLU.apply(
-                x, b, fu, fd, plan, float(gain), float(slope), clamp, flip_filter
+                x, b, fu, fd, plan, float(gain), float(slope), clamp, flip_filter, torch.is_grad_enabled()
             )
     return _filtered_lrelu_ref(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
 
@@ -204,8 +206,8 @@ def _layout(x: torch.Tensor) -> torch.memory_format:
 
 class _FusedFilteredLReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, b, fu, fd, plan: _Plan, gain, slope, clamp, flip_filter):
-        keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+    def forward(ctx, x, b, fu, fd, plan: _Plan, gain, slope, clamp, flip_filter, grad_enabled):
+        keep = grad_enabled and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         limit = None if clamp is None else clamp / gain
         passes = _Passes(fu, fd, x.shape[1], gain, flip_filter, x.new_empty(0), plan)
         compiled_saved = None  # what the compiled kernel keeps for the backward pass
@@ -279,7 +281,7 @@ def _input_gradients(ctx, grad: torch.Tensor) -> tuple:
     """The backward pass's result from the gradient with respect to x plus b."""
     grad_b = grad.sum([0, 2, 3]) if ctx.has_bias and ctx.needs_input_grad[1] else None
     grad_x = grad if ctx.needs_input_grad[0] else None
-    return grad_x, grad_b, None, None, None, None, None, None, None
+    return grad_x, grad_b, None, None, None, None, None, None, None, None
 
 
 def _activation_derivative(y: torch.Tensor, slope: float, limit: float | None) -> torch.Tensor | None:
