@@ -237,6 +237,18 @@ def test_a_build_is_cached_and_reused(fresh_build, monkeypatch, tmp_path):
 
 
 @needs_compiler
+def test_a_changed_header_is_a_new_build(fresh_build, monkeypatch, tmp_path):
+    """The cache key covers vectors.h, which the sources include, not only the source itself."""
+    assert native.library("winograd") is not None
+    header = tmp_path / "vectors.h"
+    header.write_text(native.HEADERS[0].read_text() + "\n/* changed */\n")
+    monkeypatch.setattr(native, "HEADERS", [header])
+    native._libraries.clear()
+    assert native.library("winograd") is not None
+    assert len(list(fresh_build.glob("winograd-*.so"))) == 2
+
+
+@needs_compiler
 def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(monkeypatch):
     """A plain backward runs the compiled backward kernel; one with create_graph (the path-length
     regulariser's) runs the PyTorch passes, so that its gradient can be differentiated again."""

@@ -1,15 +1,16 @@
 """Compiled CPU kernels, built on first use with the machine's C compiler, and optional.
 
 The PyTorch fast path of an op is as fast as a chain of separate PyTorch calls can be; its remaining cost is
-moving each intermediate signal through memory. A kernel here runs the whole op on one image plane at a time,
-in the core's cache. It is plain C (no PyTorch headers, so it builds in about a second) with vectors written
-as GCC/Clang vector extensions, compiled for this CPU (-march=native) with OpenMP where the compiler has it,
-and loaded through ctypes.
+moving each intermediate signal through memory, or (the convolution) doing all the arithmetic it does. The
+kernels here: filtered_lrelu.c runs the whole op on one image plane at a time in the core's cache; winograd.c
+computes 3x3 convolutions with a quarter of the multiplications. They are plain C (no PyTorch headers, so each
+builds in about a second) with vectors written as GCC/Clang vector extensions, compiled for this CPU
+(-march=native) with OpenMP where the compiler has it, and loaded through ctypes.
 
-Nothing depends on it: without a C compiler, or with STYLEGAN_NATIVE=0, the ops take their PyTorch fast
+Nothing depends on them: without a C compiler, or with STYLEGAN_NATIVE=0, the ops take their PyTorch fast
 path; a compiler that fails costs one warning and the same fallback. Builds are cached in
-stylegan-studio/native/ under $STYLEGAN_CACHE (default $XDG_CACHE_HOME, else ~/.cache), keyed by the source,
-the compiler and the CPU.
+stylegan-studio/native/ under $STYLEGAN_CACHE (default $XDG_CACHE_HOME, else ~/.cache), keyed by the source
+(with vectors.h, which every source includes), the compiler and the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch
 
 ENV_VARIABLE = "STYLEGAN_NATIVE"
 SOURCES = {name: Path(__file__).with_name(f"{name}.c") for name in ("filtered_lrelu", "winograd")}
+HEADERS = [Path(__file__).with_name("vectors.h")]  # included by every source: part of each build's cache key
 FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC"]
 # Tried in turn: tuned for this CPU and with OpenMP (which then shares PyTorch's libgomp and its threads),
 # then without what the compiler does not know (Apple's clang has no -fopenmp, for one).
@@ -121,7 +123,15 @@ def _built(name: str, source: Path, cc: str) -> Path:
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
     key = hashlib.sha256(
         "\0".join(
-            [source.read_text(), cc, version, repr((FLAGS, VARIANTS)), platform.machine(), _cpu()]
+            [
+                source.read_text(),
+                *(header.read_text() for header in HEADERS),
+                cc,
+                version,
+                repr((FLAGS, VARIANTS)),
+                platform.machine(),
+                _cpu(),
+            ]
         ).encode()
     ).hexdigest()[:16]
     path = cache_dir() / f"{name}-{key}.so"

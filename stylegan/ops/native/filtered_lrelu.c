@@ -15,23 +15,14 @@
    Built by stylegan/ops/native/__init__.py with the machine's C compiler. */
 
 #include <stdlib.h>
-#include <string.h>
 
-/* Built with OpenMP, the planes are shared among the threads of the OpenMP runtime already in the process:
-   PyTorch's own libgomp, whose threads are awake between its ops and follow torch.set_num_threads. */
-int filtered_lrelu_parallel(void) {
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
+#include "vectors.h"
 
-#define VL 16           /* floats per vector */
+int filtered_lrelu_parallel(void) { return built_with_openmp(); }
+
 #define MAX_ROWS 8      /* output rows of one fir() call: the largest upsampling factor */
 #define MAX_WINDOW 64   /* input rows of one fir() call */
 #define MAX_VECTORS 4   /* output vectors of each row that one step of fir() computes */
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 
 typedef struct {
     int up;              /* upsampling factor */
@@ -41,9 +32,6 @@ typedef struct {
     const float *weight; /* [up][taps] */
 } upsampling;
 
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
 /* Output vectors o .. o + vectors - 1 of each row: rows * vectors independent sums, so that a few rows still
    keep the core's multiply-add units busy instead of waiting on one chain of additions. */

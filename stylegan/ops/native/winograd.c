@@ -18,23 +18,12 @@
    Built by stylegan/ops/native/__init__.py with the machine's C compiler. */
 
 #include <stdlib.h>
-#include <string.h>
 
-int winograd_parallel(void) {
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
+#include "vectors.h"
 
-#define VL 16    /* floats per vector */
+int winograd_parallel(void) { return built_with_openmp(); }
+
 #define BLOCK 16 /* output channels of one block of U */
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
 /* B^T d of a column of six: the input transform along one axis. */
 static inline void input_transform(const vf d[6], vf out[6]) {
