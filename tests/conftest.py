@@ -10,10 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from tiny import make_zip, tiny_generator
 
-import stylegan
+# Under pytest-xdist (`make test` runs two workers on two cores) each worker, and what it starts, computes on one
+# thread: two workers of two OpenMP threads each would oversubscribe the cores, their idle threads spinning
+# against the other worker's busy ones. This must be set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+from tiny import make_zip, tiny_generator  # noqa: E402
+
+import stylegan  # noqa: E402
 
 CLASS_NAMES = ["cat", "dog", "hot dog", "owl", "fox"]
 
