@@ -22,6 +22,7 @@ TOLERANCE = 5e-5  # of the output's largest magnitude: F(4x4, 3x3) in float32 (a
 def calls(monkeypatch):
     """How many times the Winograd convolution ran; it takes even the small cases of these tests."""
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
+    monkeypatch.setattr(winograd, "MIN_WEIGHT_GRADIENT_WORK", 0)
     count = []
     original = winograd.conv3x3
 
@@ -87,23 +88,57 @@ def test_the_winograd_convolution_is_the_same_on_one_thread_and_three(calls, mon
     assert torch.equal(one, three) and len(calls) == 2
 
 
-@pytest.mark.parametrize("padding, groups", [(2, 1), (1, 2), (0, 1)])
-def test_the_input_gradient_is_a_winograd_convolution_too_and_the_weight_gradient_torchs(
-    calls, padding, groups
+@pytest.fixture
+def weight_gradients(monkeypatch):
+    """How many times the Winograd weight gradient ran."""
+    count = []
+    original = winograd.weight_gradient
+
+    def counted(*args):
+        count.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(winograd, "weight_gradient", counted)
+    return count
+
+
+@pytest.mark.parametrize(
+    "batch, in_channels, out_channels, size, padding, groups",
+    [
+        (2, 32, 24, (12, 12), 2, 1),
+        (1, 32, 24, (12, 12), 1, 2),
+        (1, 20, 17, (9, 14), 0, 1),
+        (3, 16, 40, (6, 21), 2, 3),
+    ],
+)
+def test_both_gradients_are_winograd_products_too(
+    calls, weight_gradients, batch, in_channels, out_channels, size, padding, groups
 ):
-    x, w = _case(2, 2, 32, 24, (12, 12), groups)
-    out_size = 12 + 2 * padding - 2
-    grad = torch.randn(2, 24 * groups, out_size, out_size)
+    """The input's gradient is a convolution with the filters transposed and flipped; the weight's is the
+    sum over tiles of (A gy A^T) * (B^T d B), the batch's tiles together, each group on its own."""
+    x, w = _case(2, batch, in_channels, out_channels, size, groups)
+    out_size = [size[axis] + 2 * padding - 2 for axis in range(2)]
+    grad = torch.randn(batch, out_channels * groups, *out_size)
     results = []
     for convolution in (conv2d_gradfix.conv2d, F.conv2d):
         xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
         out = convolution(xs, ws, padding=padding, groups=groups)
         results.append((out, *torch.autograd.grad(out, [xs, ws], grad)))
-    ours, torchs = results
-    for value, expected in zip(ours[:2], torchs[:2], strict=True):
-        torch.testing.assert_close(value, expected, rtol=0, atol=TOLERANCE * expected.abs().max().item())
-    torch.testing.assert_close(ours[2], torchs[2])
-    assert len(calls) == 2  # the forward pass and the input's gradient
+    ours, exact = (
+        results[0],
+        [
+            value.double()
+            for value in (
+                F.conv2d(x.double(), w.double(), padding=padding, groups=groups),
+                torch.nn.grad.conv2d_input(x.shape, w.double(), grad.double(), 1, padding, 1, groups),
+                torch.nn.grad.conv2d_weight(x.double(), w.shape, grad.double(), 1, padding, 1, groups),
+            )
+        ],
+    )
+    for value, expected in zip(ours, exact, strict=True):
+        error = (value.double() - expected).abs().max().item()
+        assert error <= TOLERANCE * expected.abs().max().item(), error
+    assert len(calls) == 2 and len(weight_gradients) == 1  # the forward pass and the input's gradient
 
 
 @pytest.mark.parametrize("batch", [1, 4])
@@ -148,3 +183,22 @@ def test_without_a_compiler_the_convolution_is_torchs_and_quiet(calls, monkeypat
         out = conv2d_gradfix.conv2d(x, w, padding=2)
     torch.testing.assert_close(out, F.conv2d(x, w, padding=2))
     assert calls == [] and native.library("winograd") is None
+
+
+def test_the_weight_gradient_stays_torchs_where_the_kernel_does_not_gain(weight_gradients, monkeypatch):
+    x, w = _case(6, 1, 32, 32, (12, 12))
+    grad = torch.randn(1, 32, 14, 14)
+
+    def backward():
+        ws = w.clone().requires_grad_()
+        return torch.autograd.grad(conv2d_gradfix.conv2d(x, ws, padding=2), ws, grad)[0]
+
+    expected = torch.nn.grad.conv2d_weight(x, w.shape, grad, 1, 2, 1, 1)
+    torch.testing.assert_close(backward(), expected)  # 32 x 32 x 9 x 14 x 14 multiply-adds: too few
+    monkeypatch.setattr(winograd, "MIN_WEIGHT_GRADIENT_WORK", 0)
+    monkeypatch.setenv("STYLEGAN_OPS", "ref")
+    torch.testing.assert_close(backward(), expected)
+    assert weight_gradients == []
+    monkeypatch.setenv("STYLEGAN_OPS", "fast")
+    torch.testing.assert_close(backward(), expected, rtol=0, atol=TOLERANCE * expected.abs().max().item())
+    assert len(weight_gradients) == 1

@@ -1,8 +1,8 @@
 """`conv2d` whose gradients of every order are first-order convolutions, and `no_weight_gradients()`.
 
-On the fast path (STYLEGAN_OPS, see stylegan.ops._dispatch) a float32 3x3 convolution on the CPU, and the
-input's gradient of one at stride 1, run through the compiled Winograd kernel (stylegan.ops.native.winograd);
-the weight's gradient stays PyTorch's.
+On the fast path (STYLEGAN_OPS, see stylegan.ops._dispatch) a float32 3x3 convolution on the CPU at stride 1,
+its input's gradient and its weight's gradient run through the compiled Winograd kernel
+(stylegan.ops.native.winograd) where they are large enough to gain.
 
 The backward of the convolution is written as two ops, one for the input's gradient and one for the weight's,
 and each of their backwards is again one of the three ops. Higher-order gradients (the path-length
@@ -82,6 +82,10 @@ class _Geometry:
         )
 
     def grad_weight(self, grad: torch.Tensor, x: torch.Tensor, weight_shape: torch.Size) -> torch.Tensor:
+        if resolve_impl("auto") == "fast" and winograd.supports_weight_gradient(
+            x, grad, weight_shape, self.stride, self.padding, self.groups
+        ):
+            return winograd.weight_gradient(x, grad, weight_shape, self.padding, self.groups)
         return torch.nn.grad.conv2d_weight(x, weight_shape, grad, self.stride, self.padding, 1, self.groups)
 
 

@@ -101,7 +101,7 @@ static inline void deinterleave4(const float *src, vf phase[4]) {
    one along y over whole rows of them. Returns 1 where scratch memory cannot be had. */
 int winograd_input(const float *x, int C, int H, int W, int pad_y, int pad_x, int tiles_y, int tiles_x,
                    int tile_stride, float *V, int begin, int end) {
-    const int rows = 4 * tiles_y + 2, cols = 4 * tiles_x + 2;
+    const int rows = 4 * tiles_y + 2;
     const int span = round_up(tiles_x + 1) + VL; /* one phase, or one transformed row, with a vector of slack */
     const int row_length = 4 * span;              /* a padded row, whole groups of 4 vectors */
     int status = 0;
@@ -245,6 +245,73 @@ int winograd_output(const float *M, float *y, int padded_channels, int tile_stri
                     memcpy(plane + (size_t)(4 * ty + a) * out_w + 4 * tx, row, count * sizeof(float));
                 }
             }
+        }
+    }
+    return 0;
+}
+
+/* For the weight gradient, dW[o][c] = G^T [sum over tiles of (A gy A^T) * (B^T d B)] G: two transforms with
+   the channels innermost, so that the products over tiles run through winograd_multiply with the tiles as the
+   summed axis. Both read channels-innermost copies padded to whole blocks of 16 channels (the caller's).
+
+   winograd_input_by_channel: items (tile, block of 16 channels) of x [rows][cols][channels] (zero-padded to
+   4 tiles_y + 2 rows and 4 tiles_x + 2 columns) -> V [36][tile_stride][channels] at tile first_tile + t. */
+int winograd_input_by_channel(const float *x, int channels, int tiles_y, int tiles_x, float *V, int tile_stride,
+                              int first_tile, int begin, int end) {
+    const int cols = 4 * tiles_x + 2, blocks = channels / VL;
+#pragma omp parallel for schedule(static) if (end - begin > 1)
+    for (int item = begin; item < end; item++) {
+        const int t = item / blocks, block = item % blocks, ty = t / tiles_x, tx = t % tiles_x;
+        vf rows[6][6]; /* B^T d: the transform along y, then along x in place */
+        for (int m = 0; m < 6; m++) {
+            vf d[6];
+            for (int j = 0; j < 6; j++) d[j] = load(x + ((size_t)(4 * ty + j) * cols + 4 * tx + m) * channels + block * VL);
+            vf out[6];
+            input_transform(d, out);
+            for (int i = 0; i < 6; i++) rows[i][m] = out[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            vf out[6];
+            input_transform(rows[i], out);
+            for (int l = 0; l < 6; l++)
+                store(V + ((size_t)(i * 6 + l) * tile_stride + first_tile + t) * channels + block * VL, out[l]);
+        }
+    }
+    return 0;
+}
+
+/* A g of a column of four: the transform of the output's gradient along one axis (A is A^T transposed). */
+static inline void gradient_transform(const vf g[4], vf out[6]) {
+    const vf even = g[0] + g[2], odd = g[1] + g[3], even4 = g[0] + 4 * g[2], odd2 = 2 * g[1] + 8 * g[3];
+    out[0] = g[0];
+    out[1] = even + odd;
+    out[2] = even - odd;
+    out[3] = even4 + odd2;
+    out[4] = even4 - odd2;
+    out[5] = g[3];
+}
+
+/* winograd_gradient_by_channel: items (tile, block of 16 channels) of the output's gradient gy
+   [4 tiles_y][4 tiles_x][channels] (zero-padded) -> GY [36][blocks][tile_stride][16] at tile first_tile + t:
+   for each block the tiles in a row, the block's 16 channels side by side, as winograd_multiply reads U. */
+int winograd_gradient_by_channel(const float *gy, int channels, int tiles_y, int tiles_x, float *GY,
+                                 int tile_stride, int first_tile, int begin, int end) {
+    const int cols = 4 * tiles_x, blocks = channels / VL;
+#pragma omp parallel for schedule(static) if (end - begin > 1)
+    for (int item = begin; item < end; item++) {
+        const int t = item / blocks, block = item % blocks, ty = t / tiles_x, tx = t % tiles_x;
+        vf rows[6][4]; /* A g along y, then along x */
+        for (int b = 0; b < 4; b++) {
+            vf g[4], out[6];
+            for (int a = 0; a < 4; a++) g[a] = load(gy + ((size_t)(4 * ty + a) * cols + 4 * tx + b) * channels + block * VL);
+            gradient_transform(g, out);
+            for (int i = 0; i < 6; i++) rows[i][b] = out[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            vf out[6];
+            gradient_transform(rows[i], out);
+            for (int l = 0; l < 6; l++)
+                store(GY + (((size_t)(i * 6 + l) * blocks + block) * tile_stride + first_tile + t) * VL, out[l]);
         }
     }
     return 0;

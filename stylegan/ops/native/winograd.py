@@ -17,8 +17,11 @@ from stylegan.ops import native
 BLOCK = 16  # output channels per block of the packed filters (winograd.c)
 VECTOR = 16  # floats per vector: the padding of the tile axis
 # Multiply-adds of the direct convolution per sample and group below which it is as fast as the kernel, whose
-# passes cost some fixed time (measured here: even at 13 M, 64 channels at 38x38 outputs 1.3x faster).
+# passes cost some fixed time (measured here: 64 channels at 38x38 outputs, 53 M, 1.3x faster; at 22x22, 0.8x).
 MIN_WORK = 30_000_000
+# The same for the weight's gradient, whose copies to channels-innermost cost more (64 channels at 38x38:
+# 0.9-1.3x; 128 channels, 213 M: 1.2-1.3x; 128 channels at 86x86: 2x).
+MIN_WEIGHT_GRADIENT_WORK = 100_000_000
 
 _c_int, _ptr = ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {
@@ -26,7 +29,14 @@ _SIGNATURES = {
     "winograd_input": [_ptr, *[_c_int] * 8, _ptr, _c_int, _c_int],
     "winograd_multiply": [_ptr, _ptr, _ptr, *[_c_int] * 5],
     "winograd_output": [_ptr, _ptr, *[_c_int] * 8],
+    "winograd_input_by_channel": [_ptr, _c_int, _c_int, _c_int, _ptr, *[_c_int] * 4],
+    "winograd_gradient_by_channel": [_ptr, _c_int, _c_int, _c_int, _ptr, *[_c_int] * 4],
 }
+# G of F(4x4, 3x3): U = G g G^T, and the weight's gradient is G^T dU G.
+_G = torch.tensor(
+    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+)  # fmt: skip
 
 
 def kernel() -> ctypes.CDLL | None:
@@ -46,12 +56,26 @@ def _parallel() -> bool:
 
 def supports(x: torch.Tensor, weight: torch.Tensor, stride, padding, groups: int) -> bool:
     """Whether conv3x3 computes this call: float32 on the CPU, a 3x3 filter, stride 1, enough work."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.ndim != 4:
+    return weight.dtype == torch.float32 and _supported(x, weight.shape, stride, padding, groups, MIN_WORK)
+
+
+def supports_weight_gradient(
+    x: torch.Tensor, grad: torch.Tensor, weight_shape, stride, padding, groups
+) -> bool:
+    """Whether weight_gradient computes the weight's gradient of such a convolution (see supports)."""
+    return grad.dtype == torch.float32 and _supported(
+        x, weight_shape, stride, padding, groups, MIN_WEIGHT_GRADIENT_WORK
+    )
+
+
+def _supported(x: torch.Tensor, weight_shape, stride, padding, groups: int, min_work: int) -> bool:
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4:
         return False
-    if tuple(weight.shape[2:]) != (3, 3) or tuple(stride) != (1, 1):
+    if tuple(weight_shape[2:]) != (3, 3) or tuple(stride) != (1, 1):
         return False
     out_h, out_w = (x.shape[2 + axis] + 2 * padding[axis] - 2 for axis in range(2))
-    if out_h < 1 or out_w < 1 or weight.shape[0] // groups * weight.shape[1] * 9 * out_h * out_w < MIN_WORK:
+    work = weight_shape[0] // groups * weight_shape[1] * 9 * out_h * out_w
+    if out_h < 1 or out_w < 1 or work < min_work:
         return False
     return kernel() is not None
 
@@ -106,3 +130,74 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], gro
                         "conv2d: the compiled Winograd kernel could not allocate its scratch buffers"
                     )
     return y
+
+
+def weight_gradient(
+    x: torch.Tensor, grad: torch.Tensor, weight_shape, padding: tuple[int, int], groups: int
+) -> torch.Tensor:
+    """torch.nn.grad.conv2d_weight(x, weight_shape, grad, 1, padding, 1, groups) for a 3x3 weight (see
+    supports_weight_gradient)."""
+    C, per_group = weight_shape[1], weight_shape[0] // groups
+    return torch.cat(
+        [
+            _group_weight_gradient(
+                x[:, group * C : (group + 1) * C].detach(),
+                grad[:, group * per_group : (group + 1) * per_group],
+                padding,
+            )
+            for group in range(groups)
+        ]
+    )
+
+
+def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    """One group's [O, C, 3, 3]: the sum over the tiles of every sample of (A gy A^T) * (B^T d B), as one of
+    36 products each, then G^T . G."""
+    lib, parallel = kernel(), _parallel()
+    N, C, H, W = x.shape
+    out_channels, out_h, out_w = grad.shape[1:]
+    tiles_y, tiles_x = -(-out_h // 4), -(-out_w // 4)
+    tiles = tiles_y * tiles_x
+    in_padded, out_padded = -(-C // BLOCK) * BLOCK, -(-out_channels // BLOCK) * BLOCK
+    blocks = out_padded // BLOCK
+    pad_y, pad_x = padding
+    # Channels innermost and in whole blocks, zero-padded so that the window of every tile lies inside.
+    xs = x.new_zeros([N, 4 * tiles_y + 2, 4 * tiles_x + 2, in_padded])
+    xs[:, pad_y : pad_y + H, pad_x : pad_x + W, :C] = x.permute(0, 2, 3, 1)
+    gs = grad.new_zeros([N, 4 * tiles_y, 4 * tiles_x, out_padded])
+    gs[:, :out_h, :out_w, :out_channels] = grad.permute(0, 2, 3, 1)
+    V = x.new_empty([36, N * tiles, in_padded])
+    GY = x.new_empty([36, blocks, N * tiles, BLOCK])
+    M = x.new_empty([36, out_padded, in_padded])
+    for n in range(N):
+        native.over_items(
+            lambda begin, end, n=n: lib.winograd_input_by_channel(
+                xs[n].data_ptr(), in_padded, tiles_y, tiles_x, V.data_ptr(), N * tiles, n * tiles, begin, end
+            ),
+            tiles * (in_padded // BLOCK),
+            parallel,
+        )
+        native.over_items(
+            lambda begin, end, n=n: lib.winograd_gradient_by_channel(
+                gs[n].data_ptr(),
+                out_padded,
+                tiles_y,
+                tiles_x,
+                GY.data_ptr(),
+                N * tiles,
+                n * tiles,
+                begin,
+                end,
+            ),
+            tiles * blocks,
+            parallel,
+        )
+    native.over_items(
+        lambda begin, end: lib.winograd_multiply(
+            GY.data_ptr(), V.data_ptr(), M.data_ptr(), N * tiles, blocks, in_padded, begin, end
+        ),
+        36 * blocks,
+        parallel,
+    )
+    dU = M.view(6, 6, out_padded, in_padded)[:, :, :out_channels, :C]
+    return torch.einsum("ik,ijoc,jl->ockl", _G, dU, _G)
