@@ -2,8 +2,8 @@
 
 Winograd's F(4x4, 3x3) does a quarter of the multiplications of the direct convolution. In float32 its
 rounding error is about 1e-5 of the output's scale, 20-30 times that of the direct convolution and far below
-what the generator's outputs are compared at. conv2d_gradfix runs its forward pass and its input's gradient
-through it; the weight's gradient stays PyTorch's.
+what the generator's outputs are compared at. conv2d_gradfix runs its forward pass, its input's gradient (a
+convolution too) and its weight's gradient (weight_gradient) through it, each where it gains.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _supported(x: torch.Tensor, weight_shape, stride, padding, groups: int, min_
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], groups: int) -> torch.Tensor:
     """torch.nn.functional.conv2d(x, weight, padding=padding, groups=groups) for a 3x3 weight (see supports)."""
     lib = kernel()
-    N, channels, H, W = x.shape
+    N, _, H, W = x.shape
     out_channels, C = weight.shape[:2]
     per_group = out_channels // groups
     out_h, out_w = H + 2 * padding[0] - 2, W + 2 * padding[1] - 2
