@@ -22,6 +22,10 @@ MIN_WORK = 30_000_000
 # The same for the weight's gradient, whose copies to channels-innermost cost more (64 channels at 38x38:
 # 0.9-1.3x; 128 channels, 213 M: 1.2-1.3x; 128 channels at 86x86: 2x).
 MIN_WEIGHT_GRADIENT_WORK = 100_000_000
+# Bytes of the transformed signals (36 values per tile and channel, 2.25x the output each) that one call may
+# allocate; above, as for the top layers of a 1024x1024 generator, the direct convolution, whose memory is the
+# output's alone, runs instead.
+MAX_SCRATCH_BYTES = 256 << 20
 
 _c_int, _ptr = ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {
@@ -56,19 +60,23 @@ def _parallel() -> bool:
 
 def supports(x: torch.Tensor, weight: torch.Tensor, stride, padding, groups: int) -> bool:
     """Whether conv3x3 computes this call: float32 on the CPU, a 3x3 filter, stride 1, enough work."""
-    return weight.dtype == torch.float32 and _supported(x, weight.shape, stride, padding, groups, MIN_WORK)
+    return weight.dtype == torch.float32 and _supported(x, weight.shape, stride, padding, groups, MIN_WORK, 1)
 
 
 def supports_weight_gradient(
     x: torch.Tensor, grad: torch.Tensor, weight_shape, stride, padding, groups
 ) -> bool:
     """Whether weight_gradient computes the weight's gradient of such a convolution (see supports)."""
+    # The gradient sums over the tiles of all samples at once: its scratch holds them all.
     return grad.dtype == torch.float32 and _supported(
-        x, weight_shape, stride, padding, groups, MIN_WEIGHT_GRADIENT_WORK
+        x, weight_shape, stride, padding, groups, MIN_WEIGHT_GRADIENT_WORK, x.shape[0]
     )
 
 
-def _supported(x: torch.Tensor, weight_shape, stride, padding, groups: int, min_work: int) -> bool:
+def _supported(
+    x: torch.Tensor, weight_shape, stride, padding, groups: int, min_work: int, samples: int
+) -> bool:
+    """The shared conditions; `samples` is how many samples' transforms one scratch buffer holds."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.ndim != 4:
         return False
     if tuple(weight_shape[2:]) != (3, 3) or tuple(stride) != (1, 1):
@@ -76,6 +84,10 @@ def _supported(x: torch.Tensor, weight_shape, stride, padding, groups: int, min_
     out_h, out_w = (x.shape[2 + axis] + 2 * padding[axis] - 2 for axis in range(2))
     work = weight_shape[0] // groups * weight_shape[1] * 9 * out_h * out_w
     if out_h < 1 or out_w < 1 or work < min_work:
+        return False
+    tiles = -(-out_h // 4) * -(-out_w // 4) * samples
+    channels = -(-weight_shape[1] // BLOCK) * BLOCK + -(-weight_shape[0] // groups // BLOCK) * BLOCK
+    if 36 * 4 * (tiles + VECTOR) * channels > MAX_SCRATCH_BYTES:
         return False
     return kernel() is not None
 
