@@ -287,3 +287,20 @@ def test_a_damaged_cached_build_is_built_again(fresh_build, tmp_path):
     env = dict(os.environ, STYLEGAN_CACHE=str(tmp_path / "other-cache"))
     subprocess.run([sys.executable, "-c", load], check=True, env=env, timeout=120)
     assert damaged.stat().st_size > 1000
+
+
+@needs_compiler
+def test_a_filter_changed_in_place_is_read_again(calls):
+    """The kernel's tables are cached by the filters' values, which are remembered per tensor and version."""
+    x, fu, fd, b = _case(np.random.default_rng(8), 2, 2, 12, 12, size=(20, 20))
+    kwargs = dict(up=2, down=2, padding=[9, 8, 9, 8])
+    with torch.no_grad():
+        before = filtered_lrelu(x, fu, fd, b, impl="fast", **kwargs)
+        fu.mul_(3)
+        after = filtered_lrelu(x, fu, fd, b, impl="fast", **kwargs)
+        torch.testing.assert_close(
+            after, filtered_lrelu(x, fu, fd, b, impl="ref", **kwargs), rtol=1e-4, atol=1e-4
+        )
+        with torch.inference_mode():
+            inference = filtered_lrelu(x.clone(), fu.clone(), fd.clone(), b.clone(), impl="fast", **kwargs)
+    assert not torch.allclose(before, after) and torch.equal(inference, after) and len(calls) == 3

@@ -21,7 +21,7 @@ Trainable filters (a filter that requires grad), other dtypes and non-CPU device
 from __future__ import annotations
 
 import math
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 
 import torch
 import torch.nn.functional as F
@@ -156,13 +156,20 @@ def _plan(x, fu, fd, up, down, padding) -> _Plan | None:
     for f in (fu, fd):
         if f is not None and (f.ndim not in (1, 2) or f.numel() == 0):
             return None
-    px0, px1, py0, py1 = parse_padding(padding)
-    (uw, uh), (dw, dh) = filter_size(fu), filter_size(fd)
-    x_axis = _Axis(x.shape[3], up, uw, down, dw, px0, px1)
-    y_axis = _Axis(x.shape[2], up, uh, down, dh, py0, py1)
+    return _shaped_plan(
+        tuple(x.shape[2:]), filter_size(fu), filter_size(fd), up, down, parse_padding(padding)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _shaped_plan(size, up_size, down_size, up, down, padding) -> _Plan | None:
+    """_plan of the integers it depends on, computed once per layer shape."""
+    (height, width), (uw, uh), (dw, dh), (px0, px1, py0, py1) = size, up_size, down_size, padding
+    x_axis = _Axis(width, up, uw, down, dw, px0, px1)
+    y_axis = _Axis(height, up, uh, down, dh, py0, py1)
     if not (x_axis.ok and y_axis.ok):
         return None
-    return _Plan(up, down, x_axis, y_axis, (px0, px1, py0, py1))
+    return _Plan(up, down, x_axis, y_axis, padding)
 
 
 Pass = tuple[torch.Tensor, bool, bool]  # a [C, 1, kh, kw] kernel, and whether it resamples along y and x

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import weakref
 from functools import lru_cache
 
 import torch
@@ -113,8 +114,26 @@ def _cached_tables(fu_values, fd_values, height, width, up, down, padding, gain,
     return _Tables(fu, fd, height, width, up, down, padding, gain, flip_filter)
 
 
+_known_values: dict[
+    int, tuple
+] = {}  # id(filter) -> (weak reference, version, values): what _values last read
+
+
 def _values(f: torch.Tensor | None):
-    return None if f is None else tuple(f.detach().double().cpu().tolist())
+    """The filter's values as a tuple (the tables' cache key). Reading them costs more than the call of a small
+    layer, so they are remembered per tensor, until it changes in place (its version) or goes."""
+    if f is None:
+        return None
+    if f.is_inference():  # made under torch.inference_mode(): no version counter to trust
+        return tuple(f.double().cpu().tolist())
+    known = _known_values.get(id(f))
+    if known is not None and known[0]() is f and known[1] == f._version:
+        return known[2]
+    if len(_known_values) >= 1024:
+        _known_values.clear()
+    values = tuple(f.detach().double().cpu().tolist())
+    _known_values[id(f)] = (weakref.ref(f), f._version, values)
+    return values
 
 
 class Saved:
