@@ -34,6 +34,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def count_calls(monkeypatch):
+    """count_calls(module, name): a list that grows by one each time module.`name` runs from then on."""
+
+    def start(module, name: str) -> list:
+        count = []
+        original = getattr(module, name)
+
+        def counted(*args):
+            count.append(1)
+            return original(*args)
+
+        monkeypatch.setattr(module, name, counted)
+        return count
+
+    return start
+
+
 @pytest.fixture(scope="module")
 def G():  # noqa: N802 (the conventional name of a generator)
     """A tiny class-conditional StyleGAN-XL (16x16, 5 classes, 6 ws) with random weights and buffers."""

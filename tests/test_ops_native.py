@@ -32,23 +32,10 @@ def fresh_build(tmp_path, monkeypatch):
     native._libraries.update(loaded)
 
 
-def _counted(monkeypatch, name: str) -> list:
-    """A list that grows by one each time native_filtered_lrelu.`name` runs."""
-    count = []
-    original = getattr(native_filtered_lrelu, name)
-
-    def counted(*args):
-        count.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(native_filtered_lrelu, name, counted)
-    return count
-
-
 @pytest.fixture
-def calls(monkeypatch):
+def calls(count_calls):
     """How many times the compiled forward pass ran."""
-    return _counted(monkeypatch, "forward")
+    return count_calls(native_filtered_lrelu, "forward")
 
 
 def _script(path, body: str):
@@ -249,10 +236,10 @@ def test_a_changed_header_is_a_new_build(fresh_build, monkeypatch, tmp_path):
 
 
 @needs_compiler
-def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(monkeypatch):
+def test_the_backward_pass_is_compiled_and_a_double_backward_is_differentiable(count_calls):
     """A plain backward runs the compiled backward kernel; one with create_graph (the path-length
     regulariser's) runs the PyTorch passes, so that its gradient can be differentiated again."""
-    backward_calls = _counted(monkeypatch, "backward")
+    backward_calls = count_calls(native_filtered_lrelu, "backward")
     x, fu, fd, b = _case(np.random.default_rng(6), 2, 2, 12, 12)
     kwargs = dict(up=2, down=2, padding=[9, 8, 9, 8], clamp=0.9)
     # What the regulariser differentiates: the gradient with respect to x, as a function of what comes from

@@ -18,25 +18,12 @@ pytestmark = pytest.mark.skipif(native.compiler() is None, reason="no C compiler
 TOLERANCE = 5e-5  # of the output's largest magnitude: F(4x4, 3x3) in float32 (about 1e-5 measured)
 
 
-def _counted(monkeypatch, name: str) -> list:
-    """A list that grows by one each time winograd.`name` runs."""
-    count = []
-    original = getattr(winograd, name)
-
-    def counted(*args):
-        count.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(winograd, name, counted)
-    return count
-
-
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, count_calls):
     """How many times the Winograd convolution ran; it takes even the small cases of these tests."""
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
     monkeypatch.setattr(winograd, "MIN_WEIGHT_GRADIENT_WORK", 0)
-    return _counted(monkeypatch, "conv3x3")
+    return count_calls(winograd, "conv3x3")
 
 
 def _case(seed, batch, in_channels, out_channels, size, groups=1):
@@ -94,9 +81,9 @@ def test_the_winograd_convolution_is_the_same_on_one_thread_and_three(calls, mon
 
 
 @pytest.fixture
-def weight_gradients(monkeypatch):
+def weight_gradients(count_calls):
     """How many times the Winograd weight gradient ran."""
-    return _counted(monkeypatch, "weight_gradient")
+    return count_calls(winograd, "weight_gradient")
 
 
 @pytest.mark.parametrize(
