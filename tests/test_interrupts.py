@@ -31,9 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 
+def _default_sigint() -> None:
+    """Run in the child before it starts: a shell without job control starts background jobs with SIGINT
+    ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "stylegan_cli", *args], cwd=cwd, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
 
 
 def _wait_for(condition, process: subprocess.Popen, seconds: float = 120) -> bool:
@@ -51,7 +58,11 @@ def _ctrl_c(process: subprocess.Popen, ready, moment: float) -> str:
     assert _wait_for(ready, process), process.communicate()[0]
     time.sleep(moment)
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
+    try:
+        output, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()  # not left running after the test
+        raise
     assert process.returncode == 130, output
     assert "Traceback" not in output
     return output
