@@ -73,7 +73,13 @@ class _Geometry:
         # At stride 1 the input's gradient is a convolution of the output's gradient with each group's filters
         # transposed and flipped, padded by k - 1 - padding: the same Winograd kernel computes it.
         transposed_padding = tuple(weight.shape[2 + axis] - 1 - self.padding[axis] for axis in range(2))
-        if resolve_impl("auto") == "fast" and self.stride == (1, 1) and min(transposed_padding) >= 0:
+        cpu_float = grad.device.type == "cpu" and grad.dtype == torch.float32  # before the filters are copied
+        if (
+            cpu_float
+            and self.stride == (1, 1)
+            and min(transposed_padding) >= 0
+            and resolve_impl("auto") == "fast"
+        ):
             flipped = _transposed_filters(weight, self.groups)
             if winograd.supports(grad, flipped, self.stride, transposed_padding, self.groups):
                 return winograd.conv3x3(grad, flipped, transposed_padding, self.groups)
