@@ -70,19 +70,10 @@ class _Geometry:
         return F.conv2d(x, weight, stride=self.stride, padding=self.padding, groups=self.groups)
 
     def grad_input(self, grad: torch.Tensor, weight: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
-        # At stride 1 the input's gradient is a convolution of the output's gradient with each group's filters
-        # transposed and flipped, padded by k - 1 - padding: the same Winograd kernel computes it.
-        transposed_padding = tuple(weight.shape[2 + axis] - 1 - self.padding[axis] for axis in range(2))
-        cpu_float = grad.device.type == "cpu" and grad.dtype == torch.float32  # before the filters are copied
-        if (
-            cpu_float
-            and self.stride == (1, 1)
-            and min(transposed_padding) >= 0
-            and resolve_impl("auto") == "fast"
+        if resolve_impl("auto") == "fast" and winograd.supports_input_gradient(
+            grad, weight, self.stride, self.padding, self.groups
         ):
-            flipped = _transposed_filters(weight, self.groups)
-            if winograd.supports(grad, flipped, self.stride, transposed_padding, self.groups):
-                return winograd.conv3x3(grad, flipped, transposed_padding, self.groups)
+            return winograd.input_gradient(grad, weight, self.padding, self.groups)
         return torch.nn.grad.conv2d_input(
             input_shape, weight, grad, self.stride, self.padding, 1, self.groups
         )
@@ -93,14 +84,6 @@ class _Geometry:
         ):
             return winograd.weight_gradient(x, grad, weight_shape, self.padding, self.groups)
         return torch.nn.grad.conv2d_weight(x, weight_shape, grad, self.stride, self.padding, 1, self.groups)
-
-
-def _transposed_filters(weight: torch.Tensor, groups: int) -> torch.Tensor:
-    """[groups * I, O // groups, kh, kw]: each group's filters with input and output swapped, flipped."""
-    out_channels, in_channels, kh, kw = weight.shape
-    per_group = out_channels // groups
-    grouped = weight.reshape(groups, per_group, in_channels, kh, kw).transpose(1, 2).flip(3, 4)
-    return grouped.reshape(groups * in_channels, per_group, kh, kw)
 
 
 def _weight_gradient_wanted(ctx, index: int) -> bool:

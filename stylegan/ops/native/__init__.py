@@ -61,15 +61,18 @@ def library(name: str) -> ctypes.CDLL | None:
         return _libraries[name]
 
 
-def over_items(run, count: int, parallel: bool) -> list[int]:
-    """The statuses of run(begin, end) over items [0, count): one call where the kernel shares its items
-    among OpenMP threads itself (`parallel`), else the items split over torch.get_num_threads() Python
-    threads (ctypes releases the GIL during each call)."""
+def over_items(run, count: int, parallel: bool, op: str) -> None:
+    """run(begin, end) over items [0, count): one call where the kernel shares its items among OpenMP threads
+    itself (`parallel`), else the items split over torch.get_num_threads() Python threads (ctypes releases
+    the GIL during each call). A kernel returns 0, 1 where it could not allocate its scratch memory, and
+    other values for arguments its op's supports() should have refused."""
     workers = 1 if parallel else max(1, min(torch.get_num_threads(), count))
     bounds = [count * i // workers for i in range(workers + 1)]
-    if workers == 1:
-        return [run(0, count)]
-    return list(_threads(workers).map(run, bounds[:-1], bounds[1:]))
+    statuses = list(_threads(workers).map(run, bounds[:-1], bounds[1:])) if workers > 1 else [run(0, count)]
+    if 1 in statuses:
+        raise MemoryError(f"{op}: the compiled kernel could not allocate its scratch buffers")
+    if any(statuses):
+        raise RuntimeError(f"{op}: the compiled kernel refused arguments that supports() accepted")
 
 
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, workers, pool)

@@ -114,9 +114,8 @@ def _cached_tables(fu_values, fd_values, height, width, up, down, padding, gain,
     return _Tables(fu, fd, height, width, up, down, padding, gain, flip_filter)
 
 
-_known_values: dict[
-    int, tuple
-] = {}  # id(filter) -> (weak reference, version, values): what _values last read
+# id(filter) -> (weak reference, version, values): what _values last read
+_known_values: dict[int, tuple] = {}
 
 
 def _values(f: torch.Tensor | None):
@@ -185,7 +184,7 @@ def forward(
             tables.down.data_ptr(), tables.down.data_ptr(), *tables.out, slope, limit,
         )  # fmt: skip
 
-    _over_planes(run, N * C)
+    native.over_items(run, N * C, _parallel(), "filtered_lrelu")
     return out, None if derivative is None else Saved(derivative, tables, x.shape)
 
 
@@ -203,13 +202,5 @@ def backward(grad_out: torch.Tensor, saved: Saved) -> torch.Tensor:
             tables.down.data_ptr(), tables.down.data_ptr(), *tables.out,
         )  # fmt: skip
 
-    _over_planes(run, N * C)
+    native.over_items(run, N * C, _parallel(), "filtered_lrelu")
     return grad_x
-
-
-def _over_planes(run, planes: int) -> None:
-    statuses = native.over_items(run, planes, _parallel())
-    if 1 in statuses:
-        raise MemoryError("filtered_lrelu: the compiled kernel could not allocate its scratch buffers")
-    if any(statuses):
-        raise RuntimeError("filtered_lrelu: the compiled kernel refused arguments that supports() accepted")

@@ -14,6 +14,7 @@ import torch
 
 from stylegan.ops import native
 
+OP = "conv2d (Winograd)"  # what the kernel's errors name
 BLOCK = 16  # output channels per block of the packed filters (winograd.c)
 VECTOR = 16  # floats per vector: the padding of the tile axis
 # Multiply-adds of the direct convolution per sample and group below which it is as fast as the kernel, whose
@@ -61,6 +62,30 @@ def _parallel() -> bool:
 def supports(x: torch.Tensor, weight: torch.Tensor, stride, padding, groups: int) -> bool:
     """Whether conv3x3 computes this call: float32 on the CPU, a 3x3 filter, stride 1, enough work."""
     return weight.dtype == torch.float32 and _supported(x, weight.shape, stride, padding, groups, MIN_WORK, 1)
+
+
+def supports_input_gradient(grad: torch.Tensor, weight: torch.Tensor, stride, padding, groups: int) -> bool:
+    """Whether input_gradient computes the input's gradient of such a convolution (see supports): a
+    convolution of the output's gradient, with the filters transposed and flipped, padded by 2 - padding."""
+    transposed = _transposed_padding(padding)
+    if weight.dtype != torch.float32 or min(transposed) < 0:
+        return False
+    out_channels, in_channels = weight.shape[:2]
+    shape = (groups * in_channels, out_channels // groups, *weight.shape[2:])
+    return _supported(grad, shape, stride, transposed, groups, MIN_WORK, 1)
+
+
+def input_gradient(grad: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], groups: int):
+    """torch.nn.grad.conv2d_input for a 3x3 weight at stride 1 (see supports_input_gradient)."""
+    out_channels, in_channels, kh, kw = weight.shape
+    per_group = out_channels // groups
+    grouped = weight.reshape(groups, per_group, in_channels, kh, kw).transpose(1, 2).flip(3, 4)
+    flipped = grouped.reshape(groups * in_channels, per_group, kh, kw)
+    return conv3x3(grad, flipped, _transposed_padding(padding), groups)
+
+
+def _transposed_padding(padding) -> tuple[int, int]:
+    return tuple(2 - pad for pad in padding)
 
 
 def supports_weight_gradient(
@@ -113,7 +138,7 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], gro
     def filters(begin, end):
         return lib.winograd_filters(weight.data_ptr(), per_group, C, blocks, U.data_ptr(), begin, end)
 
-    native.over_items(filters, groups * blocks, parallel)
+    native.over_items(filters, groups * blocks, parallel, OP)
     for n in range(N):
         for group in range(groups):
             source = x[n, group * C : (group + 1) * C]
@@ -137,10 +162,7 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, padding: tuple[int, int], gro
                 )  # fmt: skip
 
             for run, count in ((inputs, C), (products, 36 * blocks), (outputs, per_group)):
-                if 1 in native.over_items(run, count, parallel):
-                    raise MemoryError(
-                        "conv2d: the compiled Winograd kernel could not allocate its scratch buffers"
-                    )
+                native.over_items(run, count, parallel, OP)
     return y
 
 
@@ -188,6 +210,7 @@ def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[i
             ),
             tiles * (in_padded // BLOCK),
             parallel,
+            OP,
         )
         native.over_items(
             lambda begin, end, n=n: lib.winograd_gradient_by_channel(
@@ -203,6 +226,7 @@ def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[i
             ),
             tiles * blocks,
             parallel,
+            OP,
         )
     native.over_items(
         lambda begin, end: lib.winograd_multiply(
@@ -210,6 +234,7 @@ def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[i
         ),
         36 * blocks,
         parallel,
+        OP,
     )
     dU = M.view(6, 6, out_padded, in_padded)[:, :, :out_channels, :C]
     return torch.einsum("ik,ijoc,jl->ockl", _G, dU, _G)
