@@ -84,7 +84,7 @@ static void down2(const float *row, int phase_stride, const float *w, int taps, 
             const vf a = load(row + d * phase_stride + o), b = load(row + d * phase_stride + o + VL);
             const int n = (taps - d + 1) / 2; /* the taps of phase d */
             const float *wd = w + d;
-#if defined(__clang__) || __GNUC__ >= 12
+#if HAS_SHUFFLES
 #define TAP(s, v) if (s < n) acc[2 * d + (s & 1)] += wd[2 * s] * (v);
             TAP(0, a)
             TAP(1, __builtin_shufflevector(a, b, LANES(1)))
@@ -108,13 +108,8 @@ static void down2(const float *row, int phase_stride, const float *w, int taps, 
 static void interleave2(const float *even, const float *odd, float *dst, int count) {
     for (int i = 0; i < count; i += VL) {
         const vf a = load(even + i), b = load(odd + i);
-#if defined(__clang__) || __GNUC__ >= 12
-        store(dst + 2 * i, __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
-        store(dst + 2 * i + VL,
-              __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
-#else
-        for (int j = 0; j < VL; j++) dst[2 * (i + j)] = a[j], dst[2 * (i + j) + 1] = b[j];
-#endif
+        store(dst + 2 * i, zip_low(a, b));
+        store(dst + 2 * i + VL, zip_high(a, b));
     }
 }
 

@@ -20,3 +20,52 @@ static inline int built_with_openmp(void) {
     return 0;
 #endif
 }
+
+/* Lane shuffles of two vectors with constant patterns (GCC 12 and Clang), else lane by lane. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define HAS_SHUFFLES 1
+#else
+#define HAS_SHUFFLES 0
+#endif
+
+/* Lanes 0..7 of a and b alternated (a0 b0 a1 b1 ...), and lanes 8..15. */
+static inline vf zip_low(vf a, vf b) {
+#if HAS_SHUFFLES
+    return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+#else
+    vf out;
+    for (int j = 0; j < VL / 2; j++) out[2 * j] = a[j], out[2 * j + 1] = b[j];
+    return out;
+#endif
+}
+
+static inline vf zip_high(vf a, vf b) {
+#if HAS_SHUFFLES
+    return __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#else
+    vf out;
+    for (int j = 0; j < VL / 2; j++) out[2 * j] = a[VL / 2 + j], out[2 * j + 1] = b[VL / 2 + j];
+    return out;
+#endif
+}
+
+/* The even and the odd lanes of the 32 lanes of a followed by b: zip_low and zip_high undone. */
+static inline vf even_lanes(vf a, vf b) {
+#if HAS_SHUFFLES
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+#else
+    vf out;
+    for (int j = 0; j < VL / 2; j++) out[j] = a[2 * j], out[VL / 2 + j] = b[2 * j];
+    return out;
+#endif
+}
+
+static inline vf odd_lanes(vf a, vf b) {
+#if HAS_SHUFFLES
+    return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+#else
+    vf out;
+    for (int j = 0; j < VL / 2; j++) out[j] = a[2 * j + 1], out[VL / 2 + j] = b[2 * j + 1];
+    return out;
+#endif
+}

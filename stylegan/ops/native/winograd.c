@@ -76,22 +76,12 @@ int winograd_filters(const float *w, int per_group, int C, int blocks, float *U,
 /* The four phases of 64 consecutive samples: phase r gets samples 4 q + r. */
 static inline void deinterleave4(const float *src, vf phase[4]) {
     const vf v0 = load(src), v1 = load(src + VL), v2 = load(src + 2 * VL), v3 = load(src + 3 * VL);
-#if defined(__clang__) || __GNUC__ >= 12
-#define EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
-#define ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
-    const vf even01 = __builtin_shufflevector(v0, v1, EVEN), odd01 = __builtin_shufflevector(v0, v1, ODD);
-    const vf even23 = __builtin_shufflevector(v2, v3, EVEN), odd23 = __builtin_shufflevector(v2, v3, ODD);
-    phase[0] = __builtin_shufflevector(even01, even23, EVEN);
-    phase[2] = __builtin_shufflevector(even01, even23, ODD);
-    phase[1] = __builtin_shufflevector(odd01, odd23, EVEN);
-    phase[3] = __builtin_shufflevector(odd01, odd23, ODD);
-#undef EVEN
-#undef ODD
-#else
-    (void)v0, (void)v1, (void)v2, (void)v3;
-    for (int q = 0; q < VL; q++)
-        for (int r = 0; r < 4; r++) phase[r][q] = src[4 * q + r];
-#endif
+    const vf even01 = even_lanes(v0, v1), odd01 = odd_lanes(v0, v1);
+    const vf even23 = even_lanes(v2, v3), odd23 = odd_lanes(v2, v3);
+    phase[0] = even_lanes(even01, even23);
+    phase[2] = odd_lanes(even01, even23);
+    phase[1] = even_lanes(odd01, odd23);
+    phase[3] = odd_lanes(odd01, odd23);
 }
 
 /* V[k][c][t] for channels [begin, end) of x [C][H][W], zero-padded by pad_y rows and pad_x columns.
@@ -198,23 +188,12 @@ int winograd_multiply(const float *U, const float *V, float *M, int C, int block
 
 /* 64 consecutive samples from their four phases: sample 4 q + r from phase[r][q] (deinterleave4 undone). */
 static inline void interleave4(const vf phase[4], float *dst) {
-#if defined(__clang__) || __GNUC__ >= 12
-#define LOW 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
-#define HIGH 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
-    const vf even_low = __builtin_shufflevector(phase[0], phase[2], LOW);
-    const vf even_high = __builtin_shufflevector(phase[0], phase[2], HIGH);
-    const vf odd_low = __builtin_shufflevector(phase[1], phase[3], LOW);
-    const vf odd_high = __builtin_shufflevector(phase[1], phase[3], HIGH);
-    store(dst, __builtin_shufflevector(even_low, odd_low, LOW));
-    store(dst + VL, __builtin_shufflevector(even_low, odd_low, HIGH));
-    store(dst + 2 * VL, __builtin_shufflevector(even_high, odd_high, LOW));
-    store(dst + 3 * VL, __builtin_shufflevector(even_high, odd_high, HIGH));
-#undef LOW
-#undef HIGH
-#else
-    for (int q = 0; q < VL; q++)
-        for (int r = 0; r < 4; r++) dst[4 * q + r] = phase[r][q];
-#endif
+    const vf even_low = zip_low(phase[0], phase[2]), even_high = zip_high(phase[0], phase[2]);
+    const vf odd_low = zip_low(phase[1], phase[3]), odd_high = zip_high(phase[1], phase[3]);
+    store(dst, zip_low(even_low, odd_low));
+    store(dst + VL, zip_high(even_low, odd_low));
+    store(dst + 2 * VL, zip_low(even_high, odd_high));
+    store(dst + 3 * VL, zip_high(even_high, odd_high));
 }
 
 /* Output channels [begin, end) of y [O][out_h][out_w] from M [36][padded O][tile_stride] (with a vector of
