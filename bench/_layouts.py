@@ -5,9 +5,9 @@ implementation() switches the ops between the paths the benchmarks compare."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
+from unittest import mock
 
 import torch
 
@@ -65,21 +65,11 @@ def cuda_seconds(function) -> float:
     return start.elapsed_time(end) / 1e3
 
 
-@contextlib.contextmanager
 def implementation(impl: str):
-    """Every op under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled CPU kernels) through
-    STYLEGAN_OPS and STYLEGAN_NATIVE, restored afterwards."""
+    """A context in which every op runs under `impl` ('fast', 'ref', or 'pytorch': fast without the compiled
+    CPU kernels), set through STYLEGAN_OPS and STYLEGAN_NATIVE and restored afterwards."""
     wanted = {
         ENV_VARIABLE: "fast" if impl == "pytorch" else impl,
         native.ENV_VARIABLE: "0" if impl == "pytorch" else "1",
     }
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return mock.patch.dict(os.environ, wanted)
