@@ -234,8 +234,9 @@ int winograd_output(const float *M, float *y, int padded_channels, int tile_stri
    summed axis. Both read channels-innermost copies padded to whole blocks of 16 channels (the caller's).
 
    winograd_input_by_channel: items (tile, block of 16 channels) of x [rows][cols][channels] (zero-padded to
-   4 tiles_y + 2 rows and 4 tiles_x + 2 columns) -> V [36][tile_stride][channels] at tile first_tile + t. */
-int winograd_input_by_channel(const float *x, int channels, int tiles_y, int tiles_x, float *V, int tile_stride,
+   4 tiles_y + 2 rows and 4 tiles_x + 2 columns; the items say how many tile rows) -> V [36][tile_stride]
+   [channels] at tile first_tile + t. */
+int winograd_input_by_channel(const float *x, int channels, int tiles_x, float *V, int tile_stride,
                               int first_tile, int begin, int end) {
     const int cols = 4 * tiles_x + 2, blocks = channels / VL;
 #pragma omp parallel for schedule(static) if (end - begin > 1)
@@ -273,8 +274,8 @@ static inline void gradient_transform(const vf g[4], vf out[6]) {
 /* winograd_gradient_by_channel: items (tile, block of 16 channels) of the output's gradient gy
    [4 tiles_y][4 tiles_x][channels] (zero-padded) -> GY [36][blocks][tile_stride][16] at tile first_tile + t:
    for each block the tiles in a row, the block's 16 channels side by side, as winograd_multiply reads U. */
-int winograd_gradient_by_channel(const float *gy, int channels, int tiles_y, int tiles_x, float *GY,
-                                 int tile_stride, int first_tile, int begin, int end) {
+int winograd_gradient_by_channel(const float *gy, int channels, int tiles_x, float *GY, int tile_stride,
+                                 int first_tile, int begin, int end) {
     const int cols = 4 * tiles_x, blocks = channels / VL;
 #pragma omp parallel for schedule(static) if (end - begin > 1)
     for (int item = begin; item < end; item++) {

@@ -34,8 +34,8 @@ _SIGNATURES = {
     "winograd_input": [_ptr, *[_c_int] * 8, _ptr, _c_int, _c_int],
     "winograd_multiply": [_ptr, _ptr, _ptr, *[_c_int] * 5],
     "winograd_output": [_ptr, _ptr, *[_c_int] * 8],
-    "winograd_input_by_channel": [_ptr, _c_int, _c_int, _c_int, _ptr, *[_c_int] * 4],
-    "winograd_gradient_by_channel": [_ptr, _c_int, _c_int, _c_int, _ptr, *[_c_int] * 4],
+    "winograd_input_by_channel": [_ptr, _c_int, _c_int, _ptr, *[_c_int] * 4],
+    "winograd_gradient_by_channel": [_ptr, _c_int, _c_int, _ptr, *[_c_int] * 4],
 }
 # G of F(4x4, 3x3): U = G g G^T, and the weight's gradient is G^T dU G.
 _G = torch.tensor(
@@ -206,7 +206,7 @@ def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[i
     for n in range(N):
         native.over_items(
             lambda begin, end, n=n: lib.winograd_input_by_channel(
-                xs[n].data_ptr(), in_padded, tiles_y, tiles_x, V.data_ptr(), N * tiles, n * tiles, begin, end
+                xs[n].data_ptr(), in_padded, tiles_x, V.data_ptr(), N * tiles, n * tiles, begin, end
             ),
             tiles * (in_padded // BLOCK),
             parallel,
@@ -214,15 +214,7 @@ def _group_weight_gradient(x: torch.Tensor, grad: torch.Tensor, padding: tuple[i
         )
         native.over_items(
             lambda begin, end, n=n: lib.winograd_gradient_by_channel(
-                gs[n].data_ptr(),
-                out_padded,
-                tiles_y,
-                tiles_x,
-                GY.data_ptr(),
-                N * tiles,
-                n * tiles,
-                begin,
-                end,
+                gs[n].data_ptr(), out_padded, tiles_x, GY.data_ptr(), N * tiles, n * tiles, begin, end
             ),
             tiles * blocks,
             parallel,
