@@ -32,7 +32,7 @@ _UNMAPPED = "\U000f0000"
 # emoji each (a spread of 2.6x, so no class is starved without any re-balancing), each drawn from a common
 # pattern (round yellow faces, hands, clocks, blue buttons, ...) that a small generator can learn. The first set
 # had food-prepared and sky & weather instead of person-resting and av-symbol: the generator never learned those
-# two (3 and 25 % class accuracy), whose emoji share no shape or colour.
+# two (25 and 3 % class accuracy), whose emoji share no shape or colour.
 DEFAULT_SUBGROUPS = (
     "face-concerned",
     "heart",
