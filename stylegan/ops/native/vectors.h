@@ -11,6 +11,13 @@ typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/* Keeps v in a register: the compiler would otherwise load it again for each multiply-add that reads it (where
+   a vector is one register: with AVX-512). */
+#if defined(__AVX512F__)
+#define in_register(v) __asm__("" : "+v"(v))
+#else
+#define in_register(v) (void)(v)
+#endif
 static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
 static inline int built_with_openmp(void) {
@@ -26,6 +33,22 @@ static inline int built_with_openmp(void) {
 #define HAS_SHUFFLES 1
 #else
 #define HAS_SHUFFLES 0
+#endif
+
+/* Lanes s .. s + VL - 1 of the 2 VL lanes of a followed by b, for a constant s in 1 .. VL - 1. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define shift_lanes(a, b, s) ((vf)_mm512_alignr_epi32((__m512i)(b), (__m512i)(a), (s)))
+#elif HAS_SHUFFLES
+#define LANES(s) s, s + 1, s + 2, s + 3, s + 4, s + 5, s + 6, s + 7, s + 8, s + 9, s + 10, s + 11, s + 12, s + 13, \
+                 s + 14, s + 15
+#define shift_lanes(a, b, s) __builtin_shufflevector(a, b, LANES(s))
+#else
+static inline vf shift_lanes(vf a, vf b, int s) {
+    vf out;
+    for (int j = 0; j < VL; j++) out[j] = j + s < VL ? a[j + s] : b[j + s - VL];
+    return out;
+}
 #endif
 
 /* Lanes 0..7 of a and b alternated (a0 b0 a1 b1 ...), and lanes 8..15. */
