@@ -20,11 +20,16 @@ from stylegan.ops.native import filtered_lrelu as native_filtered_lrelu
 needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C compiler on this machine")
 
 
+@pytest.fixture(autouse=True)
+def _kernels_on_any_cpu(monkeypatch):
+    """The compiled kernels also where STYLEGAN_NATIVE's default would leave them out (a CPU without AVX-512)."""
+    monkeypatch.setenv(native.ENV_VARIABLE, "always")
+
+
 @pytest.fixture
 def fresh_build(tmp_path, monkeypatch):
     """An empty build cache and no library loaded; what was loaded before comes back after the test."""
     monkeypatch.setenv("STYLEGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv(native.ENV_VARIABLE, raising=False)
     loaded = dict(native._libraries)
     native._libraries.clear()
     yield tmp_path / "cache" / "stylegan-studio" / "native"
@@ -181,9 +186,33 @@ def test_what_the_kernel_does_not_take_stays_on_the_pytorch_paths(calls, monkeyp
     monkeypatch.setenv(native.ENV_VARIABLE, "0")
     filtered_lrelu(x, fu, fd, b, up=2, down=2, impl="fast", **pad)
     assert calls == []
-    monkeypatch.delenv(native.ENV_VARIABLE)
+    monkeypatch.setenv(native.ENV_VARIABLE, "always")
     filtered_lrelu(x, fu, fd, b, up=2, down=2, impl="fast", **pad)
     assert len(calls) == 1
+
+
+class _NarrowBuild:
+    """A kernel library as built for a CPU without AVX-512."""
+
+    def vectors_in_registers(self):
+        return 0
+
+
+def test_kernels_built_without_avx512_are_left_out_unless_asked_for(monkeypatch):
+    narrow = _NarrowBuild()
+    monkeypatch.setitem(native._libraries, "filtered_lrelu", narrow)
+    for value, expected in [
+        (None, None),
+        ("1", None),
+        ("always", narrow),
+        ("ALWAYS ", narrow),
+        ("off", None),
+    ]:
+        if value is None:
+            monkeypatch.delenv(native.ENV_VARIABLE, raising=False)
+        else:
+            monkeypatch.setenv(native.ENV_VARIABLE, value)
+        assert native.library("filtered_lrelu") is expected, value
 
 
 def test_without_a_compiler_the_op_runs_its_pytorch_fast_path_quietly(fresh_build, monkeypatch, calls):

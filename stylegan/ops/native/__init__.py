@@ -7,8 +7,8 @@ computes 3x3 convolutions with a quarter of the multiplications. They are plain 
 builds in about a second) with vectors written as GCC/Clang vector extensions, compiled for this CPU
 (-march=native) with OpenMP where the compiler has it, and loaded through ctypes.
 
-Nothing depends on them: without a C compiler, or with STYLEGAN_NATIVE=0, the ops take their PyTorch fast
-path; a compiler that fails costs one warning and the same fallback. Builds are cached in
+Nothing depends on them: without a C compiler, on a CPU without AVX-512 (see mode()), or with
+STYLEGAN_NATIVE=0, the ops take their PyTorch fast path; a compiler that fails costs one warning and the same fallback. Builds are cached in
 stylegan-studio/native/ under $STYLEGAN_CACHE (default $XDG_CACHE_HOME, else ~/.cache), keyed by the source
 (with vectors.h, which every source includes), the compiler and the CPU.
 """
@@ -47,18 +47,31 @@ _libraries: dict[str, ctypes.CDLL | None] = {}
 _lock = threading.Lock()
 
 
-def enabled() -> bool:
-    return os.environ.get(ENV_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+def mode() -> str:
+    """STYLEGAN_NATIVE: 'off' (0, false, no, off), 'always', else 'auto' (the default): the kernels where their
+    build has a vector of 16 floats in one register (AVX-512), which is what they are written for. Built for
+    narrower vectors (AVX2, Arm) they keep their vectors in pairs or fours of registers and run slower than the
+    PyTorch fast path (on this project's AMD EPYC, built for AVX2, a 256-channel 32x32 synthesis took 525 ms
+    against 133 ms), so 'auto' leaves them out there; 'always' uses them all the same (the tests do)."""
+    value = os.environ.get(ENV_VARIABLE, "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    return "always" if value == "always" else "auto"
 
 
 def library(name: str) -> ctypes.CDLL | None:
-    """The loaded kernel library `name` (a key of SOURCES), built the first time; None where it cannot be."""
-    if not enabled():
+    """The loaded kernel library `name` (a key of SOURCES), built the first time; None where it cannot be, or
+    where mode() leaves it out."""
+    chosen = mode()
+    if chosen == "off":
         return None
     with _lock:
         if name not in _libraries:
             _libraries[name] = _build_and_load(name)
-        return _libraries[name]
+        lib = _libraries[name]
+    if lib is None or chosen == "always" or lib.vectors_in_registers():
+        return lib
+    return None
 
 
 def over_items(run, count: int, parallel: bool, op: str) -> None:

@@ -20,6 +20,16 @@ static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 #endif
 static inline int round_up(int n) { return (n + VL - 1) / VL * VL; }
 
+/* 1 where a vector is one register (AVX-512): what the kernels are written for (see native/__init__.py, mode()).
+   Defined here, so every kernel library has it. */
+int vectors_in_registers(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 static inline int built_with_openmp(void) {
 #ifdef _OPENMP
     return 1;
