@@ -1,16 +1,15 @@
 /* filtered_lrelu on the CPU: bias, upsampling, leaky ReLU and clamp, downsampling, one image plane at a time.
 
-   Each plane goes through four separable FIR passes (up along x, up along y, the nonlinearity, down along x,
-   down along y) in buffers small enough to stay in the core's cache, so no intermediate signal goes back to
-   memory. Upsampling is polyphase: sample u = q * up + r of the upsampled signal is a short FIR over the
-   input at q + offset[r]. Along x the upsampled rows are stored by phase, which keeps every pass a sum of
-   contiguous, shifted rows; since the upsampling factor is a multiple of the downsampling factor, the phases
-   are already the decimated signals the x down-pass reads when the two factors are equal.
+   Each plane goes through separable FIR passes (up along x, up along y, the nonlinearity, down along x, down
+   along y) in buffers of about a plane, which stay in the core's cache. Upsampling is polyphase: sample
+   u = q * up + r of the upsampled signal is a short FIR over the input at q + offset[r]. Every signal is kept
+   by phase, and along x the upsampling's phases are interleaved into the downsampling's, so that every pass is
+   a sum of contiguous, shifted rows (see filtered_lrelu_forward).
 
-   Every pass is one routine, fir(): a few output rows at once, each a weighted sum of the same window of
+   Most passes are one routine, fir(): a few output rows at once, each a weighted sum of the same window of
    input rows, so that each input vector is loaded once for all the outputs that read it (the phases of an
-   upsampling, two neighbouring rows of a downsampling). It computes whole vectors: buffers have a vector of
-   slack, and the lanes past the end of a row are computed and discarded.
+   upsampling). It computes whole vectors: buffers have a vector of slack, and the lanes past the end of a row
+   are computed and discarded. The x down-pass is shifted_sum().
 
    Built by stylegan/ops/native/__init__.py with the machine's C compiler. */
 
